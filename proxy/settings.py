@@ -1,0 +1,81 @@
+"""Settings of `lanes serve`: env prefix LANES_, config table [serve], flags override both."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import ClassVar, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from proxy.config import FileSettings
+
+__all__ = ["Priority", "ProxySettings", "is_loopback_host", "split_listen"]
+
+Priority = Literal["interactive", "normal", "batch"]
+
+
+def split_listen(listen: str) -> tuple[str, int]:
+    """Split `host:port` (IPv6 in brackets) into its parts."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"expected HOST:PORT, got {listen!r}")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for localhost and loopback addresses."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class ProxySettings(FileSettings):
+    """Everything `lanes serve` can be told."""
+
+    model_config = SettingsConfigDict(env_prefix="LANES_", extra="forbid", validate_default=True)
+    config_section: ClassVar[str] = "serve"
+
+    listen: str = Field("127.0.0.1:11435", description="address the proxy binds, HOST:PORT")
+    upstream: str = Field("http://127.0.0.1:11434", description="the Ollama server's URL")
+    lanes: int = Field(1, ge=1, le=256, description="inference requests sent upstream at once")
+    max_queue: int = Field(1024, ge=0, description="requests waiting beyond this get 503")
+    aging_s: float = Field(30.0, gt=0, description="seconds of waiting that promote a class")
+    max_wait_interactive_s: float | None = Field(None, gt=0, description="queue-wait limit")
+    max_wait_normal_s: float | None = Field(None, gt=0, description="queue-wait limit")
+    max_wait_batch_s: float | None = Field(None, gt=0, description="queue-wait limit")
+    client_priorities: dict[str, Priority] = Field(
+        default_factory=dict, description="client key -> priority when no header says"
+    )
+    auth_token: SecretStr | None = Field(None, description="bearer token clients must send")
+    timeout_connect_s: float = Field(10.0, gt=0, description="upstream TCP connect timeout")
+    timeout_first_byte_s: float = Field(600.0, gt=0, description="wait for upstream headers")
+    timeout_idle_s: float = Field(300.0, gt=0, description="longest gap between chunks")
+    drain_timeout_s: float = Field(30.0, ge=0, description="grace for running requests on stop")
+    max_body_mb: int = Field(256, ge=1, description="largest accepted request body, MiB")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("upstream")
+    @classmethod
+    def _upstream_is_http(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("listen")
+    @classmethod
+    def _listen_parses(cls, value: str) -> str:
+        split_listen(value)
+        return value
+
+    @model_validator(mode="after")
+    def _non_loopback_needs_token(self) -> ProxySettings:
+        host, _ = split_listen(self.listen)
+        if not is_loopback_host(host) and self.auth_token is None:
+            raise ValueError(
+                f"listen {self.listen} is not loopback; set LANES_AUTH_TOKEN to allow it"
+            )
+        return self

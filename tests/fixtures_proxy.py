@@ -1,0 +1,1 @@
+"""Fixtures that start the lane proxy on port 0."""

@@ -1,0 +1,1 @@
+"""Fixtures that start the simulated Ollama on port 0."""
