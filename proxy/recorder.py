@@ -24,7 +24,9 @@ class Recorder(Protocol):
     def request_rejected(self, rid: int, *, reason: str, now: float) -> None:
         """Answered without a lane (queue full, wait limit, shutdown); counts as a 503."""
 
-    def request_admitted(self, rid: int, *, lane: int, options: dict[str, object], now: float) -> None:
+    def request_admitted(
+        self, rid: int, *, lane: int, options: dict[str, object], now: float
+    ) -> None:
         """Got lane number `lane` (0-based); `options` are the request's Ollama options."""
 
     def request_cancelled(self, rid: int, *, while_queued: bool, now: float) -> None:
@@ -42,30 +44,8 @@ class Recorder(Protocol):
         """The lane is free. `outcome`: completed, failed or cancelled; `reason` why failed."""
 
 
-class NullRecorder:
-    """Records nothing; for tools and tests that run the proxy without statistics."""
+class NullRecorder(Recorder):
+    """Records nothing; for tools and tests that run the proxy without statistics.
 
-    def request_received(
-        self, rid: int, *, client: str, priority: str, model: str, route: str, now: float
-    ) -> None:
-        return None
-
-    def request_rejected(self, rid: int, *, reason: str, now: float) -> None:
-        return None
-
-    def request_admitted(self, rid: int, *, lane: int, options: dict[str, object], now: float) -> None:
-        return None
-
-    def request_cancelled(self, rid: int, *, while_queued: bool, now: float) -> None:
-        return None
-
-    def upstream_headers(self, rid: int, *, status: int, now: float) -> None:
-        return None
-
-    def chunk_relayed(self, rid: int, data: bytes, now: float) -> None:
-        return None
-
-    def request_finished(
-        self, rid: int, *, status: int, outcome: str, reason: str | None, now: float
-    ) -> None:
-        return None
+    It inherits the protocol's methods, whose bodies do nothing.
+    """
