@@ -1,0 +1,88 @@
+"""`lanes doctor`: check Ollama, its NUM_PARALLEL, ports and the proxy; say how to fix each."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from proxy.checkup import gather_doctor_facts
+from proxy.commands.install import make_target
+from proxy.doctor import Finding, diagnose
+from proxy.host import Host, find_lanes_exe
+from proxy.platform_facts import config_table
+from proxy.service import OLLAMA_ADDRESS, PROXY_ADDRESS
+from proxy.settings import split_listen
+from proxy.status import ExitStatus
+
+__all__ = ["default_urls", "register", "render", "run_doctor"]
+
+_MARKS = {"ok": "ok  ", "warn": "warn", "fail": "FAIL"}
+
+
+def _url_of(listen: str) -> str:
+    try:
+        host, port = split_listen(listen)
+    except ValueError:
+        host, port = split_listen(PROXY_ADDRESS)
+    if host in ("0.0.0.0", ""):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+def default_urls(host: Host) -> tuple[str, str]:
+    """(proxy URL, Ollama URL) from the proxy's config file, else the defaults."""
+    table = config_table(host.config_path)
+    listen = table.get("listen")
+    upstream = table.get("upstream")
+    proxy = _url_of(listen if isinstance(listen, str) else PROXY_ADDRESS)
+    ollama = upstream if isinstance(upstream, str) else f"http://{OLLAMA_ADDRESS}"
+    return proxy, ollama.rstrip("/")
+
+
+def render(findings: list[Finding], out: TextIO) -> None:
+    """The findings in plain words, one per line, each fix indented below."""
+    for finding in findings:
+        print(f"[{_MARKS[finding.severity]}] {finding.summary}", file=out)
+        if finding.fix and finding.severity != "ok":
+            print(f"       fix: {finding.fix}", file=out)
+    failed = sum(1 for f in findings if f.severity == "fail")
+    print(f"{failed} problem(s) need fixing." if failed else "All good.", file=out)
+
+
+async def doctor(args: argparse.Namespace, host: Host, out: TextIO = sys.stdout) -> int:
+    """Gather, diagnose, print; non-zero when something needs fixing."""
+    proxy_url, ollama_url = default_urls(host)
+    proxy_url = (args.url or proxy_url).rstrip("/")
+    ollama_url = (args.ollama or ollama_url).rstrip("/")
+    target = make_target(host, find_lanes_exe(host) or Path("lanes"))
+    facts = await gather_doctor_facts(host, target, ollama_url, proxy_url)
+    findings = diagnose(facts)
+    failed = any(f.severity == "fail" for f in findings)
+    if args.json:
+        body = {"ok": not failed, "findings": [dataclasses.asdict(f) for f in findings]}
+        print(json.dumps(body, indent=2), file=out)
+    else:
+        render(findings, out)
+    return ExitStatus.ERROR if failed else ExitStatus.SUCCESS
+
+
+def run_doctor(args: argparse.Namespace, host: Host, out: TextIO = sys.stdout) -> int:
+    """`lanes doctor` from synchronous code."""
+    return asyncio.run(doctor(args, host, out))
+
+
+def register(subparsers: Any) -> None:
+    """Add `doctor` to the `lanes` parser."""
+    cmd = subparsers.add_parser("doctor", help="check the setup and explain how to fix it")
+    cmd.add_argument("--json", action="store_true", help="print the findings as JSON")
+    cmd.add_argument("--url", help="the proxy's URL (default: from the config file)")
+    cmd.add_argument("--ollama", metavar="URL", help="Ollama's URL (default: the upstream)")
+    cmd.set_defaults(func=lambda args: run_doctor(args, Host.current()))

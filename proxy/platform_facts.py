@@ -1,0 +1,201 @@
+"""Facts read from the machine: how Ollama is started, its environment, who listens, our files."""
+
+from __future__ import annotations
+
+import plistlib
+import re
+import shlex
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from proxy.doctor_facts import InstalledService, Listener
+from proxy.host import Host
+from proxy.service import ENV_LABEL, PROXY_LABEL, UNIT_NAME, Target
+from proxy.service_plan import BREW_LABEL, Launch, Situation
+from proxy.sockets import listening_sockets, parse_lsof, process_name, socket_owners
+
+__all__ = [
+    "brew_plist_env",
+    "config_table",
+    "detect_launch",
+    "installed_service",
+    "installer_situation",
+    "ollama_environment",
+    "port_listeners",
+    "proxy_token",
+]
+
+ENV_NAMES = ("OLLAMA_NUM_PARALLEL", "OLLAMA_HOST", "OLLAMA_KV_CACHE_TYPE", "OLLAMA_KEEP_ALIVE")
+
+
+def _read_plist(path: Path) -> dict[str, Any] | None:
+    try:
+        data = plistlib.loads(path.read_bytes())
+    except (OSError, plistlib.InvalidFileException, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _runs_ollama_serve(agent: dict[str, Any]) -> bool:
+    args = agent.get("ProgramArguments") or [agent.get("Program", "")]
+    words = [str(arg) for arg in args]
+    return any(Path(w).name == "ollama" for w in words) and "serve" in words
+
+
+def detect_launch(host: Host) -> tuple[Launch, str | None]:
+    """How Ollama is started here, and the LaunchAgent label when one runs `ollama serve`."""
+    if host.platform != "darwin":
+        shown = host.run(["systemctl", "show", "ollama.service", "--property=LoadState"])
+        loaded = shown.rc == 0 and "LoadState=loaded" in shown.stdout
+        return ("systemd", None) if loaded else ("none", None)
+    if host.run(["pgrep", "-x", "Ollama"]).rc == 0:
+        return "app", None
+    if host.which("brew") is not None:
+        listed = host.run(["brew", "services", "list"])
+        for line in listed.stdout.splitlines():
+            cols = line.split()
+            if len(cols) >= 2 and cols[0] == "ollama" and cols[1] == "started":
+                return "brew", None
+    agents = host.home / "Library" / "LaunchAgents"
+    for path in sorted(agents.glob("*.plist")) if agents.is_dir() else []:
+        if path.stem in (PROXY_LABEL, ENV_LABEL, BREW_LABEL):
+            continue
+        agent = _read_plist(path)
+        if agent is not None and _runs_ollama_serve(agent):
+            return "agent", str(agent.get("Label", path.stem))
+    return "none", None
+
+
+def config_table(path: Path, table: str = "serve") -> dict[str, Any]:
+    """One table of the proxy's TOML config file; empty when absent or unreadable."""
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return {}
+    found = doc.get(table, {})
+    return found if isinstance(found, dict) else {}
+
+
+def proxy_token(host: Host) -> str | None:
+    """The bearer token the proxy expects, from LANES_AUTH_TOKEN or the config file."""
+    token = host.env.get("LANES_AUTH_TOKEN") or config_table(host.config_path).get("auth_token")
+    return token if isinstance(token, str) and token else None
+
+
+def installer_situation(host: Host, target: Target) -> Situation:
+    """What `lanes install` and `lanes uninstall` need to know before planning."""
+    launch, label = detect_launch(host)
+    ours = (
+        (target.proxy_plist, target.env_plist)
+        if target.platform == "darwin"
+        else (target.unit_path, target.dropin_path)
+    )
+    try:
+        config_text: str | None = target.config_path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        config_text = None
+    env_agent = _read_plist(target.env_plist) if target.platform == "darwin" else None
+    installed_env = env_agent.get("EnvironmentVariables", {}) if env_agent else {}
+    return Situation(
+        launch=launch,
+        agent_label=label,
+        config_text=config_text,
+        installed_env={str(k): str(v) for k, v in installed_env.items()},
+        existing=frozenset(path for path in ours if path.exists()),
+    )
+
+
+def port_listeners(host: Host, port: int) -> tuple[tuple[Listener, ...], list[int]] | None:
+    """Who listens on `port` (and their pids); None when this host cannot tell."""
+    if host.platform == "darwin":
+        shown = host.run(["lsof", "-nP", f"-iTCP:{port}", "-sTCP:LISTEN", "-Fpcn"])
+        if shown.rc == 127:
+            return None
+        rows = parse_lsof(shown.stdout)
+        return tuple(Listener(addr, f"pid {pid} ({cmd})") for addr, pid, cmd in rows), [
+            pid for _, pid, _ in rows
+        ]
+    sockets = listening_sockets(host.proc_root, port)
+    if sockets is None:
+        return None
+    owners = socket_owners(host.proc_root, {item.inode for item in sockets})
+    listeners, pids = [], []
+    for item in sockets:
+        pid = owners.get(item.inode)
+        if pid is None:
+            listeners.append(Listener(item.address, f"uid {item.uid}"))
+        else:
+            pids.append(pid)
+            listeners.append(
+                Listener(item.address, f"pid {pid} ({process_name(host.proc_root, pid)})")
+            )
+    return tuple(listeners), pids
+
+
+def _from_environ(host: Host, pid: int) -> dict[str, str] | None:
+    try:
+        raw = (host.proc_root / str(pid) / "environ").read_bytes()
+    except OSError:
+        return None
+    pairs = (item.decode(errors="replace").partition("=") for item in raw.split(b"\0") if item)
+    return {k: v for k, _, v in pairs if k.startswith("OLLAMA_")}
+
+
+def ollama_environment(host: Host, pids: list[int]) -> tuple[dict[str, str] | None, str]:
+    """Ollama's OLLAMA_* variables and where they were read; None when nothing could be read."""
+    if host.platform == "darwin":
+        if host.which("launchctl") is None:
+            return None, "launchctl is not available"
+        env: dict[str, str] = {}
+        for name in ENV_NAMES:
+            value = host.run(["launchctl", "getenv", name]).stdout.strip()
+            if value:
+                env[name] = value
+        return env, "launchctl getenv; the app and brew services read it when they start"
+    for pid in pids:
+        found = _from_environ(host, pid)
+        if found is not None:
+            return found, f"/proc/{pid}/environ of the process on Ollama's port"
+    shown = host.run(
+        ["systemctl", "show", "ollama.service", "--property=LoadState", "--property=Environment"]
+    )
+    if shown.rc != 0 or "LoadState=loaded" not in shown.stdout:
+        return None, "no readable Ollama process and no ollama.service"
+    match = re.search(r"^Environment=(.*)$", shown.stdout, re.MULTILINE)
+    words = shlex.split(match[1]) if match else []
+    env = {k: v for k, _, v in (w.partition("=") for w in words) if k.startswith("OLLAMA_")}
+    return env, "systemctl show ollama.service"
+
+
+def brew_plist_env(host: Host) -> dict[str, str] | None:
+    """OLLAMA_* variables in brew's ollama plist; None when there is no such plist."""
+    if host.platform != "darwin":
+        return None
+    agent = _read_plist(host.home / "Library" / "LaunchAgents" / f"{BREW_LABEL}.plist")
+    if agent is None:
+        return None
+    env = agent.get("EnvironmentVariables") or {}
+    return {str(k): str(v) for k, v in env.items() if str(k).startswith("OLLAMA_")}
+
+
+def installed_service(host: Host, target: Target) -> InstalledService | None:
+    """The proxy service `lanes install` left, if any, and whether its program still exists."""
+    if host.platform == "darwin":
+        agent = _read_plist(target.proxy_plist)
+        if agent is None:
+            return None
+        exe = str((agent.get("ProgramArguments") or ["?"])[0])
+        restart = f"launchctl kickstart -k gui/{host.uid}/{PROXY_LABEL}"
+        logs = str(target.log_dir / "proxy.log")
+        return InstalledService(str(target.proxy_plist), exe, Path(exe).exists(), restart, logs)
+    try:
+        unit = target.unit_path.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    match = re.search(r"^ExecStart=(.*)$", unit, re.MULTILINE)
+    words = shlex.split(match[1]) if match else ["?"]
+    restart = f"systemctl --user restart {UNIT_NAME}"
+    logs = f"journalctl --user -u {UNIT_NAME}"
+    exists = Path(words[0]).exists()
+    return InstalledService(str(target.unit_path), words[0], exists, restart, logs)

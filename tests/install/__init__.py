@@ -1,0 +1,1 @@
+"""Tests of the daemon installers and `lanes doctor`."""

@@ -1,0 +1,181 @@
+"""`diagnose` over hand-made facts: each problem is named, explained and given a fix."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from proxy.doctor import Finding, diagnose
+from proxy.doctor_facts import (
+    DoctorFacts,
+    InstalledService,
+    Listener,
+    LoadedModel,
+    OllamaProbe,
+    ProxyProbe,
+)
+
+GREEN = DoctorFacts(
+    platform="linux",
+    lanes_version="0.1.0",
+    ollama=OllamaProbe("http://127.0.0.1:11434", version="0.12.3"),
+    proxy=ProxyProbe("http://127.0.0.1:11435", lanes=2, version="0.1.0"),
+    ollama_env={"OLLAMA_NUM_PARALLEL": "2"},
+    env_source="/proc/42/environ",
+    listeners=(Listener("127.0.0.1:11434", "pid 42 (ollama)"),),
+)
+
+
+def by_check(findings: list[Finding]) -> dict[str, Finding]:
+    return {f.check: f for f in findings}
+
+
+def failed(facts: DoctorFacts) -> dict[str, Finding]:
+    return {f.check: f for f in diagnose(facts) if f.severity == "fail"}
+
+
+class TestDiagnose:
+    def test_green(self) -> None:
+        """Matching lanes, one listener, the right proxy version: every check is ok."""
+        findings = diagnose(GREEN)
+        assert [f.check for f in findings] == [
+            "ollama",
+            "num_parallel",
+            "port",
+            "proxy",
+            "kv_memory",
+        ]
+        assert {f.severity for f in findings} == {"ok"}
+
+    def test_mismatched_lanes(self) -> None:
+        """NUM_PARALLEL 1 under a 4-lane proxy is a failure with the install command as fix."""
+        facts = replace(GREEN, proxy=replace(GREEN.proxy, lanes=4), ollama_env={})
+        found = failed(facts)
+        assert list(found) == ["num_parallel"]
+        assert "unset, so Ollama's default" in found["num_parallel"].summary
+        assert "up to 4 at once" in found["num_parallel"].summary
+        assert "lanes install --lanes 4" in (found["num_parallel"].fix or "")
+
+    def test_unreadable_env_is_a_warning(self) -> None:
+        """When the environment cannot be read the doctor says so and suggests sudo."""
+        finding = by_check(diagnose(replace(GREEN, ollama_env=None)))["num_parallel"]
+        assert finding.severity == "warn"
+        assert "sudo lanes doctor" in (finding.fix or "")
+
+    def test_garbage_num_parallel(self) -> None:
+        """A value that is not a number is reported, not guessed."""
+        finding = by_check(diagnose(replace(GREEN, ollama_env={"OLLAMA_NUM_PARALLEL": "four"})))
+        assert "'four' is not a number" in finding["num_parallel"].summary
+
+    def test_ollama_down(self) -> None:
+        """No answer from Ollama fails with a start command for the platform."""
+        down = replace(GREEN, ollama=OllamaProbe(GREEN.ollama.url, error="connection refused"))
+        found = failed(down)
+        assert "ollama" in found
+        assert "connection refused" in found["ollama"].summary
+        assert "systemctl start ollama" in (found["ollama"].fix or "")
+        mac = failed(replace(down, platform="darwin"))
+        assert "open -a Ollama" in (mac["ollama"].fix or "")
+
+    def test_ollama_url_is_the_proxy(self) -> None:
+        """An Ollama address that answers /stats is the proxy: a loop, reported as such."""
+        facts = replace(GREEN, ollama=OllamaProbe(GREEN.ollama.url, is_proxy=True))
+        assert "answers like the lanes proxy" in failed(facts)["ollama"].summary
+
+    def test_two_owners_on_the_port(self) -> None:
+        """Two processes listening on Ollama's port are a conflict naming both."""
+        listeners = (
+            Listener("0.0.0.0:11434", "pid 42 (ollama)"),
+            Listener("127.0.0.1:11434", "pid 77 (python3)"),
+        )
+        found = failed(replace(GREEN, listeners=listeners))
+        assert "2 servers listen on port 11434" in found["port"].summary
+        assert "pid 77 (python3)" in found["port"].summary
+
+    def test_one_owner_with_two_sockets_is_fine(self) -> None:
+        """One process on IPv4 and IPv6 (a "localhost" bind) is not a conflict."""
+        listeners = (
+            Listener("127.0.0.1:11434", "pid 42 (ollama)"),
+            Listener("[::1]:11434", "pid 42 (ollama)"),
+        )
+        assert by_check(diagnose(replace(GREEN, listeners=listeners)))["port"].severity == "ok"
+
+    def test_takeover_with_expose_on(self) -> None:
+        """Ollama.app exposed on 0.0.0.0:11434 next to a takeover proxy on 127.0.0.1:11434."""
+        facts = replace(
+            GREEN,
+            platform="darwin",
+            ollama=OllamaProbe("http://127.0.0.1:11436", error="connection refused"),
+            proxy=replace(GREEN.proxy, url="http://127.0.0.1:11434"),
+            listeners=(
+                Listener("*:11434", "pid 500 (ollama)"),
+                Listener("127.0.0.1:11434", "pid 600 (lanes)"),
+            ),
+        )
+        found = failed(facts)
+        assert "2 servers listen on port 11434" in found["port"].summary
+        assert "Expose Ollama to the network" in (found["ollama"].fix or "")
+
+    def test_nothing_listening_says_nothing_about_ports(self) -> None:
+        """With Ollama down there is no port verdict to give; the Ollama check covers it."""
+        down = replace(GREEN, ollama=OllamaProbe(GREEN.ollama.url, error="refused"), listeners=())
+        assert "port" not in by_check(diagnose(down))
+
+    def test_proxy_and_ollama_same_address(self) -> None:
+        """Proxy and Ollama configured on one address is a port conflict."""
+        facts = replace(GREEN, proxy=replace(GREEN.proxy, url="http://127.0.0.1:11434"))
+        assert "both expected at 127.0.0.1:11434" in failed(facts)["port"].summary
+
+    def test_brew_plist_trap(self) -> None:
+        """Settings in brew's regenerated plist are reported as about to be lost."""
+        facts = replace(
+            GREEN, platform="darwin", brew_plist_env={"OLLAMA_NUM_PARALLEL": "2"}, listeners=None
+        )
+        found = failed(facts)
+        assert "brew" in found
+        assert "silently drop" in found["brew"].summary
+        clean = by_check(diagnose(replace(facts, brew_plist_env={})))
+        assert clean["brew"].severity == "ok"
+
+    def test_proxy_down_with_installed_service(self) -> None:
+        """A proxy that does not answer gets its service's restart command and logs."""
+        service = InstalledService(
+            "/h/.config/systemd/user/ollama-lanes.service",
+            "/h/.local/bin/lanes",
+            True,
+            "systemctl --user restart ollama-lanes.service",
+            "journalctl --user -u ollama-lanes.service",
+        )
+        facts = replace(GREEN, proxy=ProxyProbe(GREEN.proxy.url, error="refused"), service=service)
+        fix = failed(facts)["proxy"].fix or ""
+        assert "systemctl --user restart ollama-lanes.service" in fix
+        assert "journalctl" in fix
+
+    def test_proxy_other_version(self) -> None:
+        """A proxy still running an older lanes than the one installed is reported."""
+        facts = replace(GREEN, proxy=replace(GREEN.proxy, version="0.0.9"))
+        assert "runs version 0.0.9" in failed(facts)["proxy"].summary
+
+    def test_service_program_gone(self) -> None:
+        """A service whose program was deleted (say, a removed venv) is reported."""
+        service = InstalledService("/p.plist", "/gone/lanes", False, "launchctl ...", "/log")
+        assert "does not exist any more" in failed(replace(GREEN, service=service))["proxy"].summary
+
+    def test_kv_memory(self) -> None:
+        """KV tokens are num_ctx × NUM_PARALLEL per model; a huge product is a warning."""
+        info: dict[str, object] = {
+            "general.architecture": "llama",
+            "llama.block_count": 32,
+            "llama.attention.head_count": 32,
+            "llama.attention.head_count_kv": 8,
+            "llama.embedding_length": 4096,
+        }
+        models = (
+            LoadedModel("small:latest", 4096, 5 * 1024**3, info),
+            LoadedModel("huge:latest", 131072, 9 * 1024**3),
+        )
+        facts = replace(GREEN, ollama=replace(GREEN.ollama, models=models))
+        kv = [f for f in diagnose(facts) if f.check == "kv_memory"]
+        assert kv[0].severity == "ok"
+        assert "num_ctx 4096 × 2 lane(s) = 8192 tokens of KV cache ≈ 1.0 GiB" in kv[0].summary
+        assert kv[1].severity == "warn"
+        assert "262144 tokens" in kv[1].summary

@@ -1,0 +1,249 @@
+"""`lanes doctor` against real servers: a simulator process, the proxy, and port squatters.
+
+The simulator runs as its own process with OLLAMA_NUM_PARALLEL in its environment, like
+Ollama, so the doctor reads the value the way it does on a real machine: it finds the
+process listening on Ollama's port through /proc/net/tcp and /proc/<pid>/fd, then reads
+/proc/<pid>/environ. Linux only (CI is Linux); external commands are fakes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from proxy import __version__
+from proxy.checkup import wait_ready
+from proxy.commands.doctor import doctor
+from proxy.host import Host
+from tests.fixtures_proxy import ProxyFactory
+from tests.fixtures_sim import SimulatorFactory, base_url
+from tests.install.conftest import Fakes
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.skipif(
+    not Path("/proc/net/tcp").exists(), reason="reads Linux /proc like the doctor does there"
+)
+
+# A stand-in Ollama that shares its port with SO_REUSEPORT, so two can listen at once.
+SQUATTER = r"""
+import json, socket, sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = {"/api/version": {"version": "0.12.0"}, "/api/ps": {"models": []}}.get(self.path)
+        data = json.dumps(body).encode() if body is not None else b"404 page not found"
+        self.send_response(200 if body is not None else 404)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+    def log_message(self, *args):
+        pass
+class Server(HTTPServer):
+    def server_bind(self):
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        super().server_bind()
+server = Server(("127.0.0.1", int(sys.argv[1])), Handler)
+print("ready", flush=True)
+server.serve_forever()
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def child_env(tmp: Path) -> dict[str, str]:
+    """The test's environment with OLLAMA_NUM_PARALLEL=2 and no user config files."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LANES_", "OLLAMA_"))}
+    return env | {"OLLAMA_NUM_PARALLEL": "2", "HOME": str(tmp), "XDG_CONFIG_HOME": str(tmp)}
+
+
+def stop(proc: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture(name="sim_process", scope="module")
+def _sim_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`lanes simulate` as a process with OLLAMA_NUM_PARALLEL=2; yields its URL."""
+    tmp = tmp_path_factory.mktemp("sim")
+    url = f"http://127.0.0.1:{free_port()}"
+    with (tmp / "sim.log").open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "proxy", "simulate", "--listen", url.removeprefix("http://")],
+            cwd=REPO,
+            env=child_env(tmp),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/api/version", timeout=2):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail("simulator did not start: " + (tmp / "sim.log").read_text())
+                time.sleep(0.2)
+        yield url
+    finally:
+        stop(proc)
+
+
+@pytest.fixture(name="host")
+def _host(fakes: Fakes) -> Host:
+    """A Linux host reading the real /proc, with fake external commands only."""
+    return replace(fakes.host("linux"), proc_root=Path("/proc"))
+
+
+async def run_doctor(host: Host, ollama: str, proxy: str) -> tuple[int, str]:
+    out = io.StringIO()
+    args = argparse.Namespace(json=False, url=proxy, ollama=ollama)
+    status = await doctor(args, host, out)
+    return status, out.getvalue()
+
+
+@pytest.fixture(name="squatters")
+def _squatters(tmp_path: Path) -> Iterator[tuple[int, list[int]]]:
+    """Two processes listening on one port with SO_REUSEPORT; yields (port, pids)."""
+    port = free_port()
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        for _ in range(2):
+            proc = subprocess.Popen(
+                [sys.executable, "-c", SQUATTER, str(port)],
+                env=child_env(tmp_path),
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            procs.append(proc)
+            assert proc.stdout is not None
+            assert proc.stdout.readline() == "ready\n"
+        yield port, [proc.pid for proc in procs]
+    finally:
+        for proc in procs:
+            stop(proc)
+            if proc.stdout is not None:
+                proc.stdout.close()
+
+
+class TestDoctorLive:
+    async def test_matching_lanes_is_green(
+        self, sim_process: str, proxy: ProxyFactory, host: Host
+    ) -> None:
+        """Simulator with NUM_PARALLEL 2 behind a 2-lane proxy: all ok, exit 0."""
+        prx = await proxy(upstream=sim_process, lanes=2)
+        status, out = await run_doctor(host, sim_process, base_url(prx))
+        assert status == 0, out
+        assert "Ollama 0.33.0-sim answers" in out
+        assert "OLLAMA_NUM_PARALLEL from /proc/" in out
+        assert f"The proxy {__version__} answers" in out
+        assert "[ok  ] No port is claimed twice (checked " in out
+        assert out.endswith("All good.\n")
+
+    async def test_json_output(self, sim_process: str, proxy: ProxyFactory, host: Host) -> None:
+        """--json prints the same findings as data."""
+        prx = await proxy(upstream=sim_process, lanes=2)
+        out = io.StringIO()
+        args = argparse.Namespace(json=True, url=base_url(prx), ollama=sim_process)
+        assert await doctor(args, host, out) == 0
+        body = json.loads(out.getvalue())
+        assert body["ok"] is True
+        assert {f["check"] for f in body["findings"]} >= {"ollama", "num_parallel", "proxy"}
+
+    async def test_token_protected_proxy(
+        self, sim_process: str, proxy: ProxyFactory, host: Host
+    ) -> None:
+        """With LANES_AUTH_TOKEN set, the doctor reads /stats of a token-protected proxy."""
+        prx = await proxy(upstream=sim_process, lanes=2, auth_token="s3cret")
+        status, out = await run_doctor(host, sim_process, base_url(prx))
+        assert status == 1
+        assert "HTTP 401" in out
+        with_token = replace(host, env={**host.env, "LANES_AUTH_TOKEN": "s3cret"})
+        status, out = await run_doctor(with_token, sim_process, base_url(prx))
+        assert status == 0, out
+
+    async def test_mismatched_lanes(
+        self, sim_process: str, proxy: ProxyFactory, host: Host
+    ) -> None:
+        """A 3-lane proxy over NUM_PARALLEL 2 is reported with its fix; exit 1."""
+        prx = await proxy(upstream=sim_process, lanes=3)
+        status, out = await run_doctor(host, sim_process, base_url(prx))
+        assert status == 1
+        assert "[FAIL] Ollama serves 2 request(s) at once per model" in out
+        assert "but the proxy sends up to 3 at once" in out
+        assert "fix: Run `lanes install --lanes 3`" in out
+
+    async def test_simulator_down(self, proxy: ProxyFactory, host: Host) -> None:
+        """Nothing on Ollama's address: reported as down; exit 1."""
+        dead = f"http://127.0.0.1:{free_port()}"
+        prx = await proxy(upstream=dead, lanes=2)
+        status, out = await run_doctor(host, dead, base_url(prx))
+        assert status == 1
+        assert f"[FAIL] Ollama does not answer at {dead}" in out
+
+    async def test_ollama_address_is_the_proxy(
+        self, sim_process: str, proxy: ProxyFactory, host: Host
+    ) -> None:
+        """Pointing the doctor's Ollama at the proxy is recognised, not taken for Ollama."""
+        prx = await proxy(upstream=sim_process, lanes=2)
+        status, out = await run_doctor(host, base_url(prx), base_url(prx))
+        assert status == 1
+        assert "answers like the lanes proxy" in out
+
+    async def test_port_conflict(
+        self, squatters: tuple[int, list[int]], proxy: ProxyFactory, host: Host
+    ) -> None:
+        """Two processes listening on Ollama's port (SO_REUSEPORT) are a conflict; exit 1."""
+        port, pids = squatters
+        ollama = f"http://127.0.0.1:{port}"
+        prx = await proxy(upstream=ollama, lanes=2)
+        status, out = await run_doctor(host, ollama, base_url(prx))
+        assert status == 1
+        assert f"[FAIL] 2 servers listen on port {port}" in out
+        for pid in pids:
+            assert f"pid {pid} (python" in out
+
+
+class TestWaitReady:
+    async def test_ready(self, simulator: SimulatorFactory, proxy: ProxyFactory) -> None:
+        """Both answer and the proxy has the lanes asked for: nothing left to report."""
+        sim = await simulator(lanes=2)
+        prx = await proxy(upstream=base_url(sim), lanes=2)
+        assert await wait_ready(base_url(sim), base_url(prx), 2, timeout_s=10) == []
+
+    async def test_wrong_lanes_until_timeout(
+        self, simulator: SimulatorFactory, proxy: ProxyFactory
+    ) -> None:
+        """A proxy with other lanes is reported once the wait runs out."""
+        sim = await simulator(lanes=2)
+        prx = await proxy(upstream=base_url(sim), lanes=2)
+        problems = await wait_ready(base_url(sim), base_url(prx), 4, timeout_s=0.2)
+        assert problems == [f"the proxy at {base_url(prx)} has 2 lanes, not 4"]
+
+    async def test_nothing_answers(self) -> None:
+        """With nothing listening both are named after the timeout."""
+        dead = f"http://127.0.0.1:{free_port()}"
+        problems = await wait_ready(dead, dead, 2, timeout_s=0.2)
+        assert len(problems) == 2
+        assert problems[0].startswith(f"Ollama does not answer at {dead}")
