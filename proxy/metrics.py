@@ -1,0 +1,225 @@
+"""Prometheus exposition: a collector over the same `StatsView` as `/stats`, plus histograms."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from proxy.stats_records import Finished
+from proxy.stats_view import Breakdown, StatsView
+
+__all__ = ["CONTENT_TYPE_LATEST", "Metrics", "ViewCollector"]
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+
+
+def _gauge(name: str, doc: str, value: float | None) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, doc, labels=[])
+    if value is not None:
+        family.add_metric([], value)
+    return family
+
+
+def _labelled(
+    family: GaugeMetricFamily | CounterMetricFamily, rows: Iterable[tuple[list[str], float]]
+) -> GaugeMetricFamily | CounterMetricFamily:
+    for labels, value in rows:
+        family.add_metric(labels, value)
+    return family
+
+
+class ViewCollector(Collector):
+    """Turns one fresh `StatsView` per scrape into gauges and counters named `lanes_*`."""
+
+    def __init__(self, view: Callable[[], StatsView], *, client_labels: bool = False) -> None:
+        self._view = view
+        self._client_labels = client_labels
+
+    def collect(self) -> Iterable[Metric]:
+        v = self._view()
+        c = v.counters
+        yield _gauge("lanes_uptime_seconds", "Seconds since the proxy started.", v.uptime_s)
+        yield _gauge(
+            "lanes_lanes_configured", "Lanes the proxy sends upstream.", v.lanes.configured
+        )
+        yield _gauge("lanes_lanes_busy", "Lanes held by running requests.", v.lanes.busy)
+        yield _gauge("lanes_lanes_free", "Lanes not held.", v.lanes.free)
+        yield _gauge("lanes_queue_depth", "Requests waiting for a lane.", v.queue.depth)
+        yield _gauge(
+            "lanes_queue_max", "Queue length beyond which requests get 503.", v.queue.max_queue
+        )
+        oldest = v.queue.oldest_wait_ms
+        yield _gauge(
+            "lanes_queue_oldest_wait_seconds",
+            "How long the oldest waiting request has waited.",
+            0.0 if oldest is None else oldest / 1000.0,
+        )
+        yield _labelled(
+            GaugeMetricFamily(
+                "lanes_queue_depth_by_class", "Waiting requests per class.", labels=["class"]
+            ),
+            (([k], n) for k, n in v.queue.by_class.items()),
+        )
+        for name, doc, value in (
+            ("received", "Requests that entered the proxy.", c.received),
+            ("admitted", "Requests that got a lane.", c.admitted),
+            ("completed", "Requests that finished normally.", c.completed),
+            ("failed", "Requests that failed after getting a lane.", c.failed),
+            ("rejected", "Requests answered 503 without a lane.", c.rejected),
+            ("cancelled_while_queued", "Clients that left while queued.", c.cancelled_while_queued),
+            (
+                "cancelled_while_running",
+                "Clients that left while running.",
+                c.cancelled_while_running,
+            ),
+        ):
+            yield CounterMetricFamily(f"lanes_requests_{name}", doc, value=value)
+        yield CounterMetricFamily(
+            "lanes_upstream_errors",
+            "Upstream 5xx, connection failures and error lines.",
+            value=c.upstream_errors,
+        )
+        for name, table in (("failed", c.failed_by_reason), ("rejected", c.rejected_by_reason)):
+            yield _labelled(
+                CounterMetricFamily(
+                    f"lanes_requests_{name}_by_reason",
+                    f"Requests {name}, by reason.",
+                    labels=["reason"],
+                ),
+                (([k], n) for k, n in table.items()),
+            )
+        yield from self._latency(v)
+        yield from self._tokens(v)
+        yield _labelled(
+            GaugeMetricFamily(
+                "lanes_utilization_ratio", "Busy over available lane-seconds.", labels=["window"]
+            ),
+            [(["1m"], v.utilization.busy_ratio_1m), (["5m"], v.utilization.busy_ratio_5m)],
+        )
+        yield _gauge(
+            "lanes_upstream_reachable",
+            "1 if the last poll of Ollama answered.",
+            float(v.upstream.reachable),
+        )
+        yield _labelled(
+            GaugeMetricFamily(
+                "lanes_upstream_context_length",
+                "num_ctx per loaded model, from /api/ps.",
+                labels=["model"],
+            ),
+            (
+                ([m.name], m.context_length)
+                for m in v.upstream.loaded_models
+                if m.context_length is not None
+            ),
+        )
+        yield _labelled(
+            CounterMetricFamily("lanes_warnings", "Warnings seen, by kind.", labels=["kind"]),
+            (([w.kind], w.count) for w in v.warnings),
+        )
+        yield from self._breakdowns("model", v.models)
+        if self._client_labels:
+            yield from self._breakdowns("client", v.clients)
+
+    @staticmethod
+    def _latency(v: StatsView) -> Iterable[Metric]:
+        family = GaugeMetricFamily(
+            "lanes_latency_window_seconds",
+            f"Latency percentiles over the last {v.latency.window_s:g} s.",
+            labels=["kind", "quantile"],
+        )
+        for kind, p in (
+            ("queue_wait", v.latency.queue_wait_ms),
+            ("first_byte", v.latency.first_byte_ms),
+            ("total", v.latency.total_ms),
+        ):
+            for q, value in (("0.5", p.p50), ("0.95", p.p95), ("0.99", p.p99)):
+                if value is not None:
+                    family.add_metric([kind, q], value / 1000.0)
+        yield family
+
+    @staticmethod
+    def _tokens(v: StatsView) -> Iterable[Metric]:
+        t = v.tokens
+        yield CounterMetricFamily(
+            "lanes_prompt_tokens", "Prompt tokens from final chunks.", value=t.prompt_tokens
+        )
+        yield CounterMetricFamily(
+            "lanes_eval_tokens", "Generated tokens from final chunks.", value=t.eval_tokens
+        )
+        yield _gauge(
+            "lanes_prefill_tokens_per_second",
+            "Prefill speed, last 5 minutes.",
+            t.prefill_tokens_per_s,
+        )
+        yield _gauge(
+            "lanes_decode_tokens_per_second", "Decode speed, last 5 minutes.", t.decode_tokens_per_s
+        )
+        yield _labelled(
+            GaugeMetricFamily(
+                "lanes_output_tokens_per_second", "Output tokens per second.", labels=["window"]
+            ),
+            [(["1m"], t.output_tokens_per_s_1m), (["5m"], t.output_tokens_per_s_5m)],
+        )
+
+    @staticmethod
+    def _breakdowns(label: str, table: dict[str, Breakdown]) -> Iterable[Metric]:
+        rows = table.items()
+        yield _labelled(
+            CounterMetricFamily(
+                f"lanes_{label}_requests", f"Requests per {label}.", labels=[label]
+            ),
+            (([k], b.requests) for k, b in rows),
+        )
+        yield _labelled(
+            CounterMetricFamily(
+                f"lanes_{label}_eval_tokens", f"Generated tokens per {label}.", labels=[label]
+            ),
+            (([k], b.eval_tokens) for k, b in rows),
+        )
+        yield _labelled(
+            CounterMetricFamily(
+                f"lanes_{label}_prompt_tokens", f"Prompt tokens per {label}.", labels=[label]
+            ),
+            (([k], b.prompt_tokens) for k, b in rows),
+        )
+
+
+class Metrics:
+    """One registry per app: the view collector and wait / first-byte / total histograms."""
+
+    def __init__(self, view: Callable[[], StatsView], *, client_labels: bool = False) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(ViewCollector(view, client_labels=client_labels))
+        self._client_labels = client_labels
+        labels = ["model", "priority", "route"] + (["client"] if client_labels else [])
+        self.wait = self._histogram(
+            "lanes_queue_wait_seconds", "Time from arrival to a lane.", labels
+        )
+        self.first_byte = self._histogram(
+            "lanes_first_byte_seconds", "Time from a lane to the first upstream body byte.", labels
+        )
+        self.total = self._histogram(
+            "lanes_request_seconds", "Time from arrival to the end.", labels
+        )
+
+    def _histogram(self, name: str, doc: str, labels: list[str]) -> Histogram:
+        return Histogram(name, doc, labels, registry=self.registry, buckets=_LATENCY_BUCKETS)
+
+    def observe(self, done: Finished) -> None:
+        """Add one finished request to the histograms (a `Stats` observer)."""
+        labels = [done.model, done.priority, done.route]
+        if self._client_labels:
+            labels.append(done.client)
+        self.wait.labels(*labels).observe(done.wait_s)
+        if done.first_byte_s is not None:
+            self.first_byte.labels(*labels).observe(done.first_byte_s)
+        if done.outcome == "completed":
+            self.total.labels(*labels).observe(done.total_s)
+
+    def render(self) -> bytes:
+        """The text exposition format."""
+        return generate_latest(self.registry)

@@ -1,0 +1,163 @@
+"""The `/stats` schema: frozen pydantic models whose keys carry their units."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = [
+    "Breakdown",
+    "CountersView",
+    "LaneRow",
+    "LanesView",
+    "LatencyView",
+    "LoadedModel",
+    "Percentiles",
+    "QueueView",
+    "StatsView",
+    "TokensView",
+    "UpstreamView",
+    "UtilizationView",
+    "WarningView",
+]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class LaneRow(_Frozen):
+    """One busy lane: who holds it, for what, since when."""
+
+    lane: int
+    client: str
+    priority: str
+    model: str
+    route: str
+    started_at_unix_s: float
+    elapsed_ms: float
+    tokens: int
+
+
+class LanesView(_Frozen):
+    """Configured lanes, how many are busy, and one row per busy lane."""
+
+    configured: int
+    busy: int
+    free: int
+    running: list[LaneRow]
+
+
+class QueueView(_Frozen):
+    """Requests waiting for a lane."""
+
+    depth: int
+    max_queue: int
+    by_class: dict[str, int]
+    by_client: dict[str, int]
+    oldest_wait_ms: float | None
+
+
+class CountersView(_Frozen):
+    """Counts since the proxy started."""
+
+    received: int
+    admitted: int
+    completed: int
+    failed: int
+    failed_by_reason: dict[str, int]
+    rejected: int
+    rejected_by_reason: dict[str, int]
+    cancelled_while_queued: int
+    cancelled_while_running: int
+    upstream_errors: int
+
+
+class Percentiles(_Frozen):
+    """Nearest-rank percentiles of one latency, in milliseconds; null with no samples."""
+
+    p50: float | None
+    p95: float | None
+    p99: float | None
+    samples: int
+
+
+class LatencyView(_Frozen):
+    """Latency percentiles over a sliding window of recent requests."""
+
+    window_s: float
+    queue_wait_ms: Percentiles
+    first_byte_ms: Percentiles
+    total_ms: Percentiles
+
+
+class TokensView(_Frozen):
+    """Token counts from Ollama's final chunks (or `usage` on /v1) and recent rates."""
+
+    prompt_tokens: int
+    eval_tokens: int
+    prefill_tokens_per_s: float | None
+    decode_tokens_per_s: float | None
+    output_tokens_per_s_1m: float
+    output_tokens_per_s_5m: float
+
+
+class UtilizationView(_Frozen):
+    """Busy lane-seconds over available lane-seconds (0 to 1)."""
+
+    busy_ratio_1m: float
+    busy_ratio_5m: float
+
+
+class Breakdown(_Frozen):
+    """Totals for one client key or one model."""
+
+    requests: int
+    prompt_tokens: int
+    eval_tokens: int
+    mean_wait_ms: float | None
+
+
+class LoadedModel(_Frozen):
+    """One entry of the upstream's `/api/ps`."""
+
+    name: str
+    context_length: int | None
+    size_vram_bytes: int | None
+    expires_at: str | None
+
+
+class UpstreamView(_Frozen):
+    """What the background poll of `/api/version` and `/api/ps` last saw."""
+
+    url: str
+    reachable: bool
+    version: str | None
+    loaded_models: list[LoadedModel]
+    checked_ago_s: float | None
+
+
+class WarningView(_Frozen):
+    """One kind of trouble seen since start: how often, the latest example, what to do."""
+
+    kind: str
+    count: int
+    latest: str
+    latest_at_unix_s: float
+    hint: str
+
+
+class StatsView(_Frozen):
+    """Everything `/stats` answers; `/metrics` renders the same object."""
+
+    version: str
+    uptime_s: float
+    lanes: LanesView
+    queue: QueueView
+    counters: CountersView
+    latency: LatencyView
+    tokens: TokensView
+    utilization: UtilizationView
+    clients: dict[str, Breakdown]
+    models: dict[str, Breakdown]
+    upstream: UpstreamView
+    warnings: list[WarningView]

@@ -1,0 +1,190 @@
+"""`lanes top`: one rich frame from a `/stats` document, and the live loop that refreshes it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import aiohttp
+from rich import box
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from proxy.probe import ProbeError, fetch_stats
+
+__all__ = ["bar", "render_frame", "run_top"]
+
+_FULL, _EMPTY = "█", "░"
+
+
+def bar(fraction: float, cells: int) -> str:
+    """A bar of `cells` characters, `fraction` (0 to 1) of them full."""
+    fraction = min(1.0, max(0.0, fraction))
+    full = round(fraction * cells)
+    return _FULL * full + _EMPTY * (cells - full)
+
+
+def _seconds(ms: float | None) -> str:
+    return "-" if ms is None else f"{ms / 1000.0:.1f} s"
+
+
+def _counts(table: dict[str, int]) -> str:
+    return ", ".join(f"{k} {n}" for k, n in table.items()) or "-"
+
+
+def _header(doc: dict[str, Any]) -> Text:
+    up = doc["upstream"]
+    state = f"Ollama {up['version'] or '?'}" if up["reachable"] else "NOT REACHABLE"
+    lanes = doc["lanes"]
+    text = Text()
+    text.append(f"ollama-lanes {doc['version']}", style="bold")
+    text.append(f"  up {doc['uptime_s']:.0f} s  upstream {up['url']} ({state})\n")
+    text.append(f"lanes {lanes['busy']}/{lanes['configured']} busy", style="bold")
+    q = doc["queue"]
+    text.append(f"   queue {q['depth']}/{q['max_queue']}", style="bold")
+    text.append(f"   oldest wait {_seconds(q['oldest_wait_ms'])}")
+    return text
+
+
+def _lanes(doc: dict[str, Any], width: int) -> Table:
+    rows = {row["lane"]: row for row in doc["lanes"]["running"]}
+    longest = max((row["elapsed_ms"] for row in rows.values()), default=0.0) or 1.0
+    cells = max(6, min(24, width - 88))
+    table = Table(box=box.SIMPLE_HEAD, expand=False, pad_edge=False)
+    for name in ("lane", "busy", "client", "class", "model", "route", "elapsed", "tokens"):
+        table.add_column(name, justify="right" if name in ("lane", "elapsed", "tokens") else "left")
+    for lane in range(doc["lanes"]["configured"]):
+        row = rows.get(lane)
+        if row is None:
+            table.add_row(str(lane), _EMPTY * cells, "idle", "", "", "", "", "", style="dim")
+            continue
+        table.add_row(
+            str(lane),
+            bar(row["elapsed_ms"] / longest, cells),
+            row["client"],
+            row["priority"],
+            row["model"],
+            row["route"],
+            _seconds(row["elapsed_ms"]),
+            str(row["tokens"]),
+        )
+    return table
+
+
+def _numbers(doc: dict[str, Any], width: int) -> Text:
+    q, t, u, c = doc["queue"], doc["tokens"], doc["utilization"], doc["counters"]
+    lat = doc["latency"]
+    cells = max(10, min(30, width - 50))
+    text = Text()
+    text.append(f"queue by class   {_counts(q['by_class'])}\n")
+    text.append(f"queue by client  {_counts(q['by_client'])}\n")
+    text.append(
+        f"tokens/s         output {t['output_tokens_per_s_1m']:.1f} (1m) "
+        f"{t['output_tokens_per_s_5m']:.1f} (5m)   prefill {t['prefill_tokens_per_s'] or '-'}"
+        f"   decode {t['decode_tokens_per_s'] or '-'}\n"
+    )
+    for window in ("1m", "5m"):
+        ratio = u[f"busy_ratio_{window}"]
+        text.append(f"utilization {window}   {bar(ratio, cells)} {ratio * 100:5.1f}%\n")
+
+    def p(name: str) -> str:
+        v = lat[name]
+        return "/".join("-" if v[k] is None else f"{v[k]:.0f}" for k in ("p50", "p95", "p99"))
+
+    text.append(
+        f"latency ms       wait {p('queue_wait_ms')}   first byte {p('first_byte_ms')}"
+        f"   total {p('total_ms')}  (p50/p95/p99)\n"
+    )
+    text.append(
+        f"requests         received {c['received']}  completed {c['completed']}"
+        f"  failed {c['failed']}  rejected {c['rejected']}  cancelled "
+        f"{c['cancelled_while_queued'] + c['cancelled_while_running']}"
+        f"  upstream errors {c['upstream_errors']}"
+    )
+    return text
+
+
+def _warnings(doc: dict[str, Any]) -> Text:
+    text = Text()
+    if not doc["warnings"]:
+        text.append("no warnings", style="green")
+    for i, w in enumerate(doc["warnings"]):
+        if i:
+            text.append("\n")
+        text.append(f"! {w['kind']} x{w['count']}: ", style="bold red")
+        text.append(f"{w['latest']}\n")
+        text.append(f"  hint: {w['hint']}", style="italic")
+    return text
+
+
+def render_frame(stats: dict[str, Any], width: int) -> RenderableType:
+    """One `lanes top` frame for a terminal `width` columns wide (pure: no clock, no I/O)."""
+    return Group(
+        _header(stats),
+        _lanes(stats, width),
+        _numbers(stats, width),
+        Text(""),
+        _warnings(stats),
+    )
+
+
+@contextlib.contextmanager
+def _cbreak(fd: int) -> Iterator[None]:
+    """Read keys one by one (no Enter needed) and restore the terminal afterwards."""
+    import termios
+    import tty
+
+    saved = termios.tcgetattr(fd)
+    try:
+        tty.setcbreak(fd)
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+
+
+async def _loop(url: str, token: str | None, console: Console, quit_: asyncio.Event) -> None:
+    """Fetch and draw a frame a second: in place on a terminal, one after another otherwise."""
+    live = Live(console=console, auto_refresh=False, screen=True) if console.is_terminal else None
+    with live if live is not None else contextlib.nullcontext():
+        async with aiohttp.ClientSession() as session:
+            while not quit_.is_set():
+                try:
+                    doc = await fetch_stats(url, token=token, session=session, timeout_s=2.0)
+                    frame = render_frame(doc, console.width)
+                except (ProbeError, KeyError, TypeError) as exc:
+                    frame = Text(f"waiting for {url}/stats: {exc}  (q to quit)")
+                if live is not None:
+                    live.update(frame, refresh=True)
+                else:
+                    console.print(frame, "")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(quit_.wait(), 1.0)
+
+
+async def run_top(url: str, *, token: str | None = None, console: Console | None = None) -> None:
+    """Refresh once a second until `q` is pressed (on a TTY) or the task is cancelled."""
+    console = console or Console()
+    quit_ = asyncio.Event()
+    stdin = sys.stdin
+    if not (stdin is not None and stdin.isatty() and os.name == "posix"):
+        await _loop(url, token, console, quit_)
+        return
+    fd = stdin.fileno()
+    loop = asyncio.get_running_loop()
+
+    def on_key() -> None:
+        if b"q" in os.read(fd, 64).lower():
+            quit_.set()
+
+    with _cbreak(fd):
+        loop.add_reader(fd, on_key)
+        try:
+            await _loop(url, token, console, quit_)
+        finally:
+            loop.remove_reader(fd)

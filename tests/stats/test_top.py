@@ -1,0 +1,65 @@
+"""`lanes top` frames rendered from a recorded /stats snapshot."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from proxy.top import bar, render_frame
+
+DATA = Path(__file__).parent / "data"
+
+
+def _render(doc: dict[str, Any], width: int) -> str:
+    console = Console(
+        width=width, record=True, color_system=None, force_terminal=False, file=io.StringIO()
+    )
+    console.print(render_frame(doc, width))
+    return console.export_text()
+
+
+def _snapshot() -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads((DATA / "stats_snapshot.json").read_text(encoding="utf-8"))
+    return doc
+
+
+class TestTop:
+    def test_frame_matches_the_recorded_text(self) -> None:
+        """The frame for the recorded snapshot is exactly the stored text capture.
+
+        After an intended change of the layout, rewrite it with LANES_UPDATE_SNAPSHOTS=1.
+        """
+        text = _render(_snapshot(), 110)
+        expected = DATA / "top_frame.txt"
+        if os.environ.get("LANES_UPDATE_SNAPSHOTS") == "1":
+            expected.write_text(text, encoding="utf-8")
+        assert text == expected.read_text(encoding="utf-8")
+
+    def test_frame_shows_idle_lanes_and_no_warnings(self) -> None:
+        """Free lanes read `idle`; an empty warning list says so."""
+        doc = _snapshot()
+        doc["lanes"] = {"configured": 2, "busy": 0, "free": 2, "running": []}
+        doc["warnings"] = []
+        text = _render(doc, 80)
+        assert text.count("idle") == 2
+        assert "no warnings" in text
+        assert all(len(line) <= 80 for line in text.splitlines())
+
+    def test_bar(self) -> None:
+        """Bars clamp their fraction and keep their width."""
+        assert bar(0.5, 4) == "██░░"
+        assert bar(2.0, 3) == "███"
+        assert bar(-1, 2) == "░░"
+
+    def test_readme_shows_this_frame(self) -> None:
+        """The README's `lanes top` capture is this frame (trailing spaces trimmed)."""
+        readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+        section = readme.split("<!-- section:stats -->")[1].split("<!-- /section:stats -->")[0]
+        capture = section.split("```text\n")[1].split("```")[0]
+        frame = "\n".join(line.rstrip() for line in _render(_snapshot(), 110).splitlines())
+        assert capture.strip("\n") == frame.strip("\n")
