@@ -15,7 +15,15 @@ __all__ = ["main"]
 
 # Each module in proxy/commands/ exposes `register(subparsers)`, which adds its
 # subcommands and sets `func(args) -> ExitStatus` on them.
-COMMAND_MODULES: tuple[str, ...] = ("simulate",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "simulate",
+    "serve",
+    "stats",
+    "demo",
+    "install",
+    "doctor",
+    "tune",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -54,9 +54,22 @@ class ProxySettings(FileSettings):
     timeout_connect_s: float = Field(10.0, gt=0, description="upstream TCP connect timeout")
     timeout_first_byte_s: float = Field(600.0, gt=0, description="wait for upstream headers")
     timeout_idle_s: float = Field(300.0, gt=0, description="longest gap between chunks")
+    upstream_connections: int = Field(
+        256, ge=1, description="upstream keep-alive pool size, shared by lanes and pass-through"
+    )
     drain_timeout_s: float = Field(30.0, ge=0, description="grace for running requests on stop")
     max_body_mb: int = Field(256, ge=1, description="largest accepted request body, MiB")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    metrics_client_labels: bool = Field(
+        False, description="label /metrics histograms by client key (more series)"
+    )
+    reload_warn_ms: float = Field(
+        500.0, gt=0, description="load_duration on a warm model that warns of a reload"
+    )
+    upstream_queue_warn_ms: float = Field(
+        500.0, gt=0, description="wait inside Ollama beyond prefill that warns of queueing"
+    )
+    stats_poll_s: float = Field(5.0, gt=0, description="seconds between polls of /api/ps")
 
     @field_validator("upstream")
     @classmethod

@@ -1,1 +1,49 @@
 """Fixtures that start the lane proxy on port 0."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestServer
+from pytest_aiohttp import AiohttpServer
+
+from proxy.app import GATE, create_app
+from proxy.gate import LaneGate
+from proxy.recorder import Recorder
+from proxy.settings import ProxySettings
+
+__all__ = ["ProxyFactory", "gate_of", "proxy_settings"]
+
+ProxyFactory = Callable[..., Awaitable[TestServer]]
+
+
+def proxy_settings(upstream: str, lanes: int = 2, **overrides: Any) -> ProxySettings:
+    """ProxySettings for tests: loopback, the given upstream and lanes, any overrides."""
+    return ProxySettings(
+        listen="127.0.0.1:0", upstream=upstream, lanes=lanes, log_level="warning", **overrides
+    )
+
+
+def gate_of(server: TestServer) -> LaneGate:
+    """The LaneGate of a proxy started by the `proxy` fixture."""
+    return server.app[GATE]
+
+
+@pytest.fixture(name="proxy")
+def _proxy(aiohttp_server: AiohttpServer) -> ProxyFactory:
+    """Factory: `prx = await proxy(upstream=sim_url, lanes=2, **settings)` starts one on port 0.
+
+    Pass `recorder=` to observe the request path. The gate is `gate_of(prx)` (or
+    `prx.app[GATE]`); the base URL is `str(prx.make_url("")).rstrip("/")`.
+    """
+
+    async def start(
+        upstream: str, lanes: int = 2, *, recorder: Recorder | None = None, **overrides: Any
+    ) -> TestServer:
+        app = create_app(proxy_settings(upstream, lanes, **overrides), recorder=recorder)
+        server: TestServer = await aiohttp_server(app)
+        return server
+
+    return start

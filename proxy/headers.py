@@ -1,0 +1,69 @@
+"""Header rules for relaying (pure): hop-by-hop filtering, Host rewrite, the X-Lanes-* names."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = [
+    "CLIENT",
+    "PRIORITY",
+    "QUEUE_MS",
+    "request_headers",
+    "response_headers",
+]
+
+CLIENT = "X-Lanes-Client"
+PRIORITY = "X-Lanes-Priority"
+QUEUE_MS = "X-Lanes-Queue-Ms"
+
+# RFC 9110 §7.6.1 connection-specific fields, plus the length and framing the relay redoes.
+_HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+# Dropped on the way up: Host is rewritten to the upstream's (Ollama rejects foreign hosts,
+# reference §2) by letting the client session set it; the length is set from the body.
+# Expect: the proxy already answered `100-continue` itself and holds or streams the body.
+_DROP_UP = _HOP_BY_HOP | {"host", "content-length", "expect", "x-lanes-client", "x-lanes-priority"}
+
+
+def _listed_in_connection(headers: Iterable[tuple[str, str]]) -> frozenset[str]:
+    """Names a `Connection` header marks as hop-by-hop for this message."""
+    names: set[str] = set()
+    for name, value in headers:
+        if name.lower() == "connection":
+            names.update(token.strip().lower() for token in value.split(","))
+    return frozenset(names)
+
+
+def request_headers(
+    headers: Iterable[tuple[str, str]], *, drop_authorization: bool = False
+) -> list[tuple[str, str]]:
+    """Headers to send upstream: end-to-end ones only, without Host and our own X-Lanes-*."""
+    items = list(headers)
+    drop = _DROP_UP | _listed_in_connection(items)
+    if drop_authorization:
+        drop = drop | {"authorization"}
+    return [(name, value) for name, value in items if name.lower() not in drop]
+
+
+def response_headers(
+    headers: Iterable[tuple[str, str]], *, client: str, queue_ms: int
+) -> list[tuple[str, str]]:
+    """Headers to send the client: the upstream's end-to-end ones plus X-Lanes-*."""
+    items = list(headers)
+    drop = _HOP_BY_HOP | _listed_in_connection(items)
+    kept = [(name, value) for name, value in items if name.lower() not in drop]
+    kept.append((QUEUE_MS, str(queue_ms)))
+    kept.append((CLIENT, client))
+    return kept

@@ -1,0 +1,84 @@
+"""serve(settings): bind, run until SIGTERM or SIGINT, then drain; the only module binding sockets.
+
+Shutdown, in order:
+1. a handled signal sets the stop event;
+2. the listening socket closes, so no new connections are accepted;
+3. the gate closes: every queued request is answered 503 and new inference requests too;
+4. running requests get up to `drain_timeout_s` to finish; those still running are cancelled,
+   which closes their upstream connections;
+5. the runner shuts down (idle keep-alive connections, pass-through requests, the session).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import structlog
+from aiohttp import web
+
+from proxy.app import GATE, create_app
+from proxy.log import configure_logging
+from proxy.settings import ProxySettings, split_listen
+from proxy.status import ExitStatus
+
+__all__ = ["HANDLED_SIGNALS", "run", "serve"]
+
+log = structlog.get_logger("proxy.server")
+
+HANDLED_SIGNALS = (
+    signal.SIGINT,  # Ctrl-C in a terminal
+    signal.SIGTERM,  # kill, `launchctl bootout`, `systemctl stop`
+)
+
+
+def serve(settings: ProxySettings) -> int:
+    """Run the proxy until a handled signal and a drain; uses uvloop when it is installed."""
+    configure_logging(settings.log_level)
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency except on Windows
+        return asyncio.run(run(settings))
+    status: int = uvloop.run(run(settings))
+    return status
+
+
+async def run(settings: ProxySettings) -> int:
+    """Serve on the running loop; returns the exit status."""
+    app = create_app(settings)
+    gate = app[GATE]
+    runner = web.AppRunner(app, handle_signals=False, handler_cancellation=True, access_log=None)
+    await runner.setup()
+    host, port = split_listen(settings.listen)
+    site = web.TCPSite(runner, host, port, backlog=1024)
+    try:
+        await site.start()
+    except OSError as exc:
+        log.error("listen_failed", listen=settings.listen, error=str(exc))
+        await runner.cleanup()
+        return ExitStatus.UNAVAILABLE
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in HANDLED_SIGNALS:
+        loop.add_signal_handler(sig, stop.set)
+    address = "{}:{}".format(*runner.addresses[0][:2])
+    log.info("serve_started", address=address, upstream=settings.upstream, lanes=settings.lanes)
+    try:
+        await stop.wait()
+    finally:
+        for sig in HANDLED_SIGNALS:
+            loop.remove_signal_handler(sig)
+    log.info("drain_started", running=gate.busy, queued=gate.depth)
+    deadline = loop.time() + settings.drain_timeout_s
+    await site.stop()
+    refused = gate.close()
+    cut = 0
+    try:
+        async with asyncio.timeout_at(deadline):
+            await gate.wait_idle()
+    except TimeoutError:
+        cut = gate.abort_running()
+    runner._shutdown_timeout = max(0.5, deadline - loop.time())  # for pass-through requests
+    await runner.cleanup()
+    log.info("serve_stopped", refused_queued=refused, cut_running=cut)
+    return ExitStatus.SUCCESS

@@ -1,0 +1,217 @@
+"""The upstream side: one shared ClientSession, and the relay that streams a response through."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import aiohttp
+import structlog
+from aiohttp import web
+from yarl import URL
+
+from proxy import errors, headers
+from proxy.ollama import error_body
+from proxy.settings import ProxySettings
+
+__all__ = ["Relayed", "Upstream", "open_session"]
+
+log = structlog.get_logger("proxy.upstream")
+
+Body = bytes | aiohttp.StreamReader | None
+
+
+def open_session(settings: ProxySettings) -> aiohttp.ClientSession:
+    """The one client session: a keep-alive pool, bytes relayed as they come (no decoding)."""
+    connector = aiohttp.TCPConnector(
+        limit=settings.upstream_connections, limit_per_host=0, keepalive_timeout=30
+    )
+    return aiohttp.ClientSession(
+        connector=connector,
+        auto_decompress=False,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        # The client's own User-Agent and Accept-Encoding travel as they are, or not at all.
+        skip_auto_headers=("User-Agent", "Accept-Encoding"),
+        timeout=aiohttp.ClientTimeout(total=None, sock_connect=settings.timeout_connect_s),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Relayed:
+    """How a relay ended: the response, bytes relayed, the upstream's failure, the client's exit."""
+
+    response: web.StreamResponse
+    status: int
+    bytes: int
+    error: str | None = None
+    client_gone: bool = False
+
+
+class _ClientGone(Exception):
+    """A write to the client failed: it hung up (aiohttp's disconnect mode without cancellation)."""
+
+    def __init__(self, sent: int) -> None:
+        super().__init__(sent)
+        self.sent = sent
+
+
+class _Watchdog:
+    """Closes the upstream response after `idle_s` without a chunk; one timer, re-armed lazily."""
+
+    __slots__ = ("_deadline", "_handle", "_idle_s", "_loop", "_resp", "fired")
+
+    def __init__(self, idle_s: float, resp: aiohttp.ClientResponse) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._idle_s = idle_s
+        self._resp = resp
+        self._deadline = self._loop.time() + idle_s
+        self._handle = self._loop.call_at(self._deadline, self._check)
+        self.fired = False
+
+    def touch(self) -> None:
+        self._deadline = self._loop.time() + self._idle_s
+
+    def _check(self) -> None:
+        if self._loop.time() < self._deadline:
+            self._handle = self._loop.call_at(self._deadline, self._check)
+            return
+        self.fired = True
+        self._resp.close()
+
+    def cancel(self) -> None:
+        self._handle.cancel()
+
+
+class Upstream:
+    """Sends requests to the upstream's base URL and relays the answers chunk by chunk."""
+
+    def __init__(self, settings: ProxySettings, session: aiohttp.ClientSession) -> None:
+        self.base = settings.upstream
+        self._session = session
+        self._connect_s = settings.timeout_connect_s
+        self._first_byte_s = settings.timeout_first_byte_s
+        self._idle_s = settings.timeout_idle_s
+
+    async def relay(
+        self,
+        request: web.Request,
+        body: Body,
+        send_headers: Sequence[tuple[str, str]],
+        *,
+        client: str,
+        queue_ms: int,
+        on_headers: Callable[[int], None] | None = None,
+        on_chunk: Callable[[bytes], None] | None = None,
+    ) -> Relayed:
+        """Forward `request` and stream the answer back; raises ProxyError before the first byte."""
+        resp = await self._open(request.method, request.raw_path, send_headers, body)
+        sent, error, clean = 0, None, False
+        try:
+            if on_headers is not None:
+                on_headers(resp.status)
+            out = web.StreamResponse(
+                status=resp.status,
+                reason=resp.reason,
+                headers=headers.response_headers(
+                    resp.headers.items(), client=client, queue_ms=queue_ms
+                ),
+            )
+            try:
+                await out.prepare(request)
+                sent, error = await self._stream(resp, out, on_chunk)
+                if error is not None:
+                    log.warning(
+                        "upstream_failed_mid_stream",
+                        upstream=self.base,
+                        path=request.path,
+                        status=resp.status,
+                        bytes=sent,
+                        error=error,
+                    )
+                    await self._end_with_error(request.path, resp.content_type, out, error)
+                await out.write_eof()
+            except (_ClientGone, ConnectionResetError) as exc:
+                sent = exc.sent if isinstance(exc, _ClientGone) else sent
+                return Relayed(out, resp.status, sent, error, client_gone=True)
+            clean = error is None
+            return Relayed(out, resp.status, sent, error)
+        finally:
+            if clean:
+                resp.release()
+            else:
+                resp.close()  # closing the connection is the only cancel Ollama understands
+
+    async def _stream(
+        self,
+        resp: aiohttp.ClientResponse,
+        out: web.StreamResponse,
+        on_chunk: Callable[[bytes], None] | None,
+    ) -> tuple[int, str | None]:
+        sent = 0
+        dog = _Watchdog(self._idle_s, resp)
+        content = resp.content
+        try:
+            while True:
+                try:
+                    chunk = await content.readany()
+                except (aiohttp.ClientError, OSError) as exc:
+                    if dog.fired:
+                        return sent, f"upstream {self.base} sent nothing for {self._idle_s:g} s"
+                    return sent, f"upstream {self.base} ended the stream early: {exc or 'closed'}"
+                if not chunk:
+                    return sent, None
+                dog.touch()
+                try:
+                    await out.write(chunk)
+                except ConnectionResetError as exc:
+                    raise _ClientGone(sent) from exc
+                sent += len(chunk)
+                if on_chunk is not None:
+                    on_chunk(chunk)
+        finally:
+            dog.cancel()
+
+    @staticmethod
+    async def _end_with_error(
+        path: str, content_type: str, out: web.StreamResponse, message: str
+    ) -> None:
+        """End a started stream the way Ollama does; a plain body is cut off instead."""
+        if content_type == "application/x-ndjson":
+            await out.write(error_body(path, 500, message) + b"\n")
+        elif content_type == "text/event-stream":
+            await out.write(b"data: " + error_body(path, 500, message) + b"\n\n")
+        else:
+            out.force_close()
+
+    async def _open(
+        self, method: str, path_qs: str, send_headers: Sequence[tuple[str, str]], body: Body
+    ) -> aiohttp.ClientResponse:
+        """Send the request and wait for the status line and headers; never retried, since
+        Ollama may already have started generating."""
+        url = URL(self.base + path_qs, encoded=True)
+        try:
+            async with asyncio.timeout(self._first_byte_s):
+                return await self._session.request(
+                    method, url, headers=send_headers, data=body, allow_redirects=False
+                )
+        except aiohttp.ServerDisconnectedError as exc:
+            raise errors.UpstreamUnavailable(
+                f"upstream {self.base} closed the connection before answering"
+            ) from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise errors.UpstreamUnavailable(
+                f"upstream {self.base} refused the connection; is Ollama running? ({exc.os_error})"
+            ) from exc
+        except aiohttp.ConnectionTimeoutError as exc:
+            raise errors.UpstreamTimeout(
+                f"could not connect to upstream {self.base} within {self._connect_s:g} s"
+            ) from exc
+        except TimeoutError as exc:
+            raise errors.UpstreamTimeout(
+                f"upstream {self.base} sent no response within {self._first_byte_s:g} s"
+            ) from exc
+        except aiohttp.ClientError as exc:
+            raise errors.UpstreamUnavailable(
+                f"upstream {self.base} failed before answering: {exc}"
+            ) from exc

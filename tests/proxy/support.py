@@ -1,0 +1,93 @@
+"""Helpers for the proxy's socket tests: a recording Recorder, polling, URLs and bodies."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp.test_utils import TestServer
+
+from tests.fixtures_sim import base_url, sim_stats
+
+__all__ = ["MODEL", "RecordingRecorder", "base_url", "eventually", "sim_model_stats", "sim_stats"]
+
+MODEL = "llama3.2:latest"
+
+
+@dataclass
+class RecordingRecorder:
+    """A Recorder that keeps every event, to assert on the request path's reports."""
+
+    events: list[tuple[str, int, dict[str, Any]]] = field(default_factory=list)
+    clients: dict[int, str] = field(default_factory=dict)
+    admitted_before: dict[int, int] = field(default_factory=dict)  # admissions before it queued
+    on_admitted: Callable[[int], None] | None = None
+
+    def request_received(
+        self, rid: int, *, client: str, priority: str, model: str, route: str, now: float
+    ) -> None:
+        self.clients[rid] = client
+        self.admitted_before[rid] = len(self.of("admitted"))
+        self.events.append(("received", rid, {"client": client, "priority": priority}))
+
+    def request_rejected(self, rid: int, *, reason: str, now: float) -> None:
+        self.events.append(("rejected", rid, {"reason": reason}))
+
+    def request_admitted(
+        self, rid: int, *, lane: int, options: dict[str, object], now: float
+    ) -> None:
+        self.events.append(("admitted", rid, {"lane": lane}))
+        if self.on_admitted is not None:
+            self.on_admitted(rid)
+
+    def request_cancelled(self, rid: int, *, while_queued: bool, now: float) -> None:
+        self.events.append(("cancelled", rid, {"while_queued": while_queued}))
+
+    def upstream_headers(self, rid: int, *, status: int, now: float) -> None:
+        self.events.append(("headers", rid, {"status": status}))
+
+    def chunk_relayed(self, rid: int, data: bytes, now: float) -> None:
+        return None
+
+    def request_finished(
+        self, rid: int, *, status: int, outcome: str, reason: str | None, now: float
+    ) -> None:
+        self.events.append(("finished", rid, {"status": status, "outcome": outcome}))
+
+    def of(self, kind: str) -> list[tuple[int, dict[str, Any]]]:
+        return [(rid, data) for k, rid, data in self.events if k == kind]
+
+    def admitted_clients(self) -> list[str]:
+        return [self.clients[rid] for rid, _ in self.of("admitted")]
+
+    def endings(self) -> dict[int, list[str]]:
+        """Per request, the events that end it (rejected, cancelled while queued, finished)."""
+        ends: dict[int, list[str]] = {rid: [] for rid in self.clients}
+        for kind, rid, data in self.events:
+            if kind in ("rejected", "finished") or (kind == "cancelled" and data["while_queued"]):
+                ends[rid].append(kind)
+        return ends
+
+
+async def eventually(check: Callable[[], Any], *, within: float = 10.0) -> None:
+    """Poll `check` (sync or async, truthy = done) until it holds; fail after `within` s."""
+    deadline = time.monotonic() + within
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {within} s")
+        await asyncio.sleep(0.01)
+
+
+async def sim_model_stats(server: TestServer, model: str = MODEL) -> dict[str, Any]:
+    """The simulator's counters for one model."""
+    stats = await sim_stats(server)
+    counters: dict[str, Any] = stats["models"][model]
+    return counters
