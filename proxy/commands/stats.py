@@ -31,7 +31,7 @@ def _cell(value: Any) -> str:
     if isinstance(value, dict):
         return ", ".join(f"{k} {_cell(v)}" for k, v in value.items()) or "-"
     if isinstance(value, float):
-        return f"{value:g}"
+        return f"{value:.0f}" if abs(value) >= 1e6 else f"{value:g}"
     return str(value)
 
 

@@ -224,7 +224,8 @@ async def sim_events(request: web.Request) -> web.Response:
 def create_app(settings: SimulatorSettings) -> web.Application:
     """The simulator app; serve it with handler_cancellation=True so disconnects cancel."""
     host, _ = split_listen(settings.listen)
-    app = web.Application(middlewares=_middlewares(is_loopback_host(host)))
+    # Ollama sets no request-size limit (images travel as base64); 1 GiB keeps a bound.
+    app = web.Application(middlewares=_middlewares(is_loopback_host(host)), client_max_size=2**30)
     engine = Engine(settings)
     app[ENGINE] = engine
 

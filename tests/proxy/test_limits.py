@@ -94,7 +94,7 @@ async def test_wait_limit_per_class_answers_503(
 
 
 async def recording_upstream(aiohttp_server: AiohttpServer) -> TestServer:
-    """A stand-in Ollama without a body-size limit (the simulator keeps aiohttp's 1 MiB)."""
+    """A stand-in Ollama that reports how many body bytes it received."""
 
     async def chat(request: web.Request) -> web.Response:
         size = 0

@@ -1,8 +1,7 @@
-"""`lanes simulate` settings, the server starter, and `lanes demo`."""
+"""`lanes simulate` settings and the server starter."""
 
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 
@@ -10,7 +9,6 @@ import aiohttp
 import pytest
 
 from proxy.__main__ import build_parser
-from proxy.commands.demo import run_demo
 from proxy.commands.simulate import settings_from_args
 from proxy.config import SettingsError
 from proxy.simulator.server import start
@@ -111,11 +109,3 @@ class TestServe:
                 assert resp.status == 200
         finally:
             await running.stop()
-
-    async def test_demo_prints_a_short_story(self) -> None:
-        """`lanes demo` serves a few requests and reports peak concurrency within lanes."""
-        out = io.StringIO()
-        assert await run_demo(out) == 0
-        text = out.getvalue()
-        assert "GET /api/version -> 200" in text
-        assert "peak in flight 2 (lanes 2)" in text
