@@ -42,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run `lanes`; returns the exit status (130 on Ctrl-C, 2 on bad settings)."""
+    """Run `lanes`; returns the exit status (130 on Ctrl-C, 2 on bad settings, 1 on an
+    unexpected error, shown as one line unless `--debug` asks for the traceback)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -52,6 +53,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitStatus.CONFIG_ERROR
     except KeyboardInterrupt:
         return ExitStatus.CTRL_C
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(
+            f"lanes: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return ExitStatus.ERROR
     return int(status)
 
 
