@@ -2,31 +2,40 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import aiohttp
 from aiohttp import web
 
 from proxy import observe
+from proxy.binding import BindingQueue
 from proxy.gate import LaneGate
 from proxy.handlers import ProxyHandler
 from proxy.middleware import exchange_middleware
 from proxy.recorder import Recorder
-from proxy.scheduler import FairQueue
+from proxy.router import Router, build_hosts
 from proxy.settings import ProxySettings
-from proxy.upstream import Upstream, open_session
+from proxy.upstream import open_session
 
-__all__ = ["GATE", "RECORDER", "SESSION", "SETTINGS", "create_app", "make_gate"]
+__all__ = ["GATE", "RECORDER", "ROUTER", "SESSION", "SETTINGS", "create_app", "make_gate"]
 
 SETTINGS = web.AppKey("settings", ProxySettings)
 GATE = web.AppKey("gate", LaneGate)
 RECORDER = web.AppKey[Recorder]("recorder")
 SESSION = web.AppKey("session", aiohttp.ClientSession)
+ROUTER = web.AppKey("router", Router)
 
 
 def make_gate(settings: ProxySettings) -> LaneGate:
-    """The lane gate `settings` describe: one upstream with `lanes` lanes."""
-    queue = FairQueue(settings.lanes, max_queue=settings.max_queue, aging_s=settings.aging_s)
+    """The lane gate `settings` describe: one fair queue, late-bound onto the upstreams."""
+    queue = BindingQueue(
+        build_hosts(settings.upstream_specs()),
+        max_queue=settings.max_queue,
+        aging_s=settings.aging_s,
+        affinity_wait_s=settings.affinity_wait_s,
+    )
     max_wait = {
         "interactive": settings.max_wait_interactive_s,
         "normal": settings.max_wait_normal_s,
@@ -42,18 +51,27 @@ def create_app(settings: ProxySettings, *, recorder: Recorder | None = None) -> 
         middlewares=[exchange_middleware(settings)],
     )
     gate = make_gate(settings)
+    queue = gate.queue
+    assert isinstance(queue, BindingQueue)
+    router = Router(settings, queue, gate)
     app[SETTINGS] = settings
     app[GATE] = gate
+    app[ROUTER] = router
     if recorder is None:  # statistics: /stats, /metrics and the recorder behind them
-        recorder = observe.install(app, settings, gate)
+        recorder = observe.install(app, settings, gate, extra=observe.router_sections(router))
     app[RECORDER] = recorder
     handler = ProxyHandler(settings, gate, recorder)
 
     async def upstream_session(app: web.Application) -> AsyncIterator[None]:
         async with open_session(settings) as session:
             app[SESSION] = session
-            handler.upstream = Upstream(settings, session)
+            router.open(session)
+            handler.router = router
+            watch = asyncio.create_task(router.watch())
             yield
+            watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watch
 
     async def refuse_queued(app: web.Application) -> None:
         gate.close()

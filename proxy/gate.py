@@ -10,6 +10,7 @@ from types import TracebackType
 from typing import Any
 
 from proxy import errors
+from proxy.binding import BindingQueue
 from proxy.scheduler import (
     DEFAULT_UPSTREAM,
     FairQueue,
@@ -30,13 +31,23 @@ def _retry_after(wait_s: float) -> int:
 class Lease:
     """One request's claim on a lane: waits in `__aenter__`, frees the lane in `__aexit__`."""
 
-    __slots__ = ("_gate", "client", "priority", "queue_s", "ticket", "upstream")
+    __slots__ = ("_gate", "avoid", "client", "model", "priority", "queue_s", "ticket", "upstream")
 
-    def __init__(self, gate: LaneGate, client: str, priority: str, upstream: str) -> None:
+    def __init__(
+        self,
+        gate: LaneGate,
+        client: str,
+        priority: str,
+        upstream: str,
+        model: str = "",
+        avoid: frozenset[str] = frozenset(),
+    ) -> None:
         self._gate = gate
         self.client = client
         self.priority = priority
-        self.upstream = upstream
+        self.upstream = upstream  # with a BindingQueue: the host bound at admission
+        self.model = model
+        self.avoid = avoid
         self.ticket: Ticket | None = None
         self.queue_s = 0.0
 
@@ -75,7 +86,7 @@ class LaneGate:
 
     def __init__(
         self,
-        queue: FairQueue,
+        queue: FairQueue | BindingQueue,
         *,
         max_wait_s: Mapping[str, float | None] | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -88,6 +99,11 @@ class LaneGate:
         self._idle = asyncio.Event()
         self._idle.set()
         self._closed = False
+
+    @property
+    def queue(self) -> FairQueue | BindingQueue:
+        """The scheduler this gate adapts."""
+        return self._queue
 
     @property
     def lanes(self) -> int:
@@ -117,9 +133,25 @@ class LaneGate:
         """Seconds a rejected client should wait, from measured lane throughput."""
         return _retry_after(self._queue.wait_estimate_s(upstream))
 
-    def lane(self, client: str, priority: str, *, upstream: str = DEFAULT_UPSTREAM) -> Lease:
-        """A lease to use as `async with gate.lane(...) as lease:`."""
-        return Lease(self, client, priority, upstream)
+    def lane(
+        self,
+        client: str,
+        priority: str,
+        *,
+        upstream: str = DEFAULT_UPSTREAM,
+        model: str = "",
+        avoid: frozenset[str] = frozenset(),
+    ) -> Lease:
+        """A lease to use as `async with gate.lane(...) as lease:`.
+
+        With a BindingQueue, `model` and `avoid` steer placement and `lease.upstream` names the
+        host once the lease is held; with a FairQueue, `upstream` names the pool.
+        """
+        return Lease(self, client, priority, upstream, model, avoid)
+
+    def poke(self) -> None:
+        """Hand free lanes to waiters now (after a host's health or models changed)."""
+        self._dispatch(self._clock())
 
     def close(self) -> int:
         """Refuse new requests and answer every queued one with `Draining`; returns how many."""
@@ -151,8 +183,14 @@ class LaneGate:
         if self._closed:
             raise self._draining()
         now = self._clock()
+        queue = self._queue
         try:
-            ticket = self._queue.submit(lease.client, lease.priority, now, upstream=lease.upstream)
+            if isinstance(queue, BindingQueue):
+                ticket: Ticket = queue.submit(
+                    lease.client, lease.priority, now, model=lease.model, avoid=lease.avoid
+                )
+            else:
+                ticket = queue.submit(lease.client, lease.priority, now, upstream=lease.upstream)
         except QueueFull as exc:
             raise errors.QueueFull(
                 f"server busy, please try again.  {exc.depth} requests are queued for a lane",
@@ -163,6 +201,7 @@ class LaneGate:
         if ticket.state is TicketState.QUEUED:
             await self._wait(ticket)
         assert ticket.admitted_at is not None
+        lease.upstream = ticket.upstream
         lease.queue_s = ticket.admitted_at - now
         task = asyncio.current_task()
         if task is not None:

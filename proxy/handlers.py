@@ -10,14 +10,21 @@ from collections.abc import Callable
 from aiohttp import web
 
 from proxy import errors, headers
-from proxy.gate import LaneGate
+from proxy.gate import LaneGate, Lease
+from proxy.merge import MERGED_PATHS
 from proxy.middleware import EXCHANGE, Exchange
 from proxy.ollama import RequestFacts, is_inference, parse_request, priority_of
 from proxy.recorder import NullRecorder, Recorder
+from proxy.router import Router
 from proxy.settings import ProxySettings
-from proxy.upstream import Relayed, Upstream
+from proxy.upstream import Body, Relayed
+from proxy.upstream_specs import model_key
 
-__all__ = ["ProxyHandler"]
+__all__ = ["MANAGEMENT_PATHS", "ProxyHandler"]
+
+# Routes that change one host; with several hosts they need `X-Lanes-Upstream`.
+MANAGEMENT_PATHS = frozenset({"/api/pull", "/api/delete", "/api/create", "/api/copy", "/api/push"})
+_RETRYABLE = (errors.UpstreamUnavailable, errors.UpstreamTimeout)
 
 
 def _ms(seconds: float) -> int:
@@ -25,10 +32,10 @@ def _ms(seconds: float) -> int:
 
 
 class ProxyHandler:
-    """Relays every request it is given; `upstream` is set once the app's session exists."""
+    """Relays every request it is given; `router` is set once the app's session exists."""
 
     def __init__(self, settings: ProxySettings, gate: LaneGate, recorder: Recorder) -> None:
-        self.upstream: Upstream | None = None
+        self.router: Router | None = None
         self._gate = gate
         self._recorder = recorder
         self._records_chunks = not isinstance(recorder, NullRecorder)
@@ -37,38 +44,108 @@ class ProxyHandler:
         self._rids = itertools.count(1)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        upstream = self.upstream
-        assert upstream is not None, "the app's cleanup_ctx has not run"
+        router = self.router
+        assert router is not None, "the app's cleanup_ctx has not run"
         record = request[EXCHANGE]
         incoming = request.headers
         send = headers.request_headers(incoming.items(), drop_authorization=self._drop_auth)
+        named = self._named(request, router)
         if not is_inference(request.method, request.path):
-            body = request.content if request.body_exists else None
-            if body is not None and request.content_length is not None:
-                send.append(("Content-Length", str(request.content_length)))
-            return self._account(
-                record, await upstream.relay(request, body, send, client=record.client, queue_ms=0)
-            )
+            return await self._pass_through(request, router, named, send, record)
         raw = await request.read()
         facts = parse_request(request.path, raw)
         record.model = facts.model
         record.priority = priority_of(
             incoming.get(headers.PRIORITY), record.client, self._priorities
         )
+        model = model_key(facts.model)
+        raw = router.pin(request.path, model, raw)
         if facts.loads_only:  # a model load or unload: Ollama answers at once, no lane needed
-            return self._account(
-                record, await upstream.relay(request, raw, send, client=record.client, queue_ms=0)
+            name = named or router.pick(model)
+            relayed = await self._relay(request, router, name, raw, send, record)
+            return self._account(record, relayed)
+        return await self._with_lane(request, router, raw, send, facts, record, model)
+
+    @staticmethod
+    def _named(request: web.Request, router: Router) -> str | None:
+        name = request.headers.get(headers.UPSTREAM, "").strip()
+        if not name:
+            return None
+        if name not in router.relays:
+            raise errors.BadRequest(
+                f"{headers.UPSTREAM}: no upstream is called {name!r}; "
+                f"configured: {', '.join(router.names)}"
             )
-        return await self._with_lane(request, upstream, raw, send, facts, record)
+        return name
+
+    async def _pass_through(
+        self,
+        request: web.Request,
+        router: Router,
+        named: str | None,
+        send: list[tuple[str, str]],
+        record: Exchange,
+    ) -> web.StreamResponse:
+        several = len(router.names) > 1
+        if named is None and several:
+            if request.method == "GET" and request.path in MERGED_PATHS:
+                return web.json_response(await router.merged(request.path))
+            if request.path in MANAGEMENT_PATHS:
+                raise errors.BadRequest(
+                    f"{request.path} changes one Ollama host and this proxy has "
+                    f"{len(router.names)}; name one with the header {headers.UPSTREAM}: "
+                    f"{' | '.join(router.names)}"
+                )
+        body = request.content if request.body_exists else None
+        if body is not None and request.content_length is not None:
+            send.append(("Content-Length", str(request.content_length)))
+        name = named or router.pick()
+        return self._account(record, await self._relay(request, router, name, body, send, record))
+
+    async def _relay(
+        self,
+        request: web.Request,
+        router: Router,
+        name: str,
+        body: Body,
+        send: list[tuple[str, str]],
+        record: Exchange,
+        rid: int | None = None,
+    ) -> Relayed:
+        """Relay to host `name` and tell its breaker how it went."""
+        rec, clock = self._recorder, time.monotonic
+        try:
+            relayed = await router.relays[name].relay(
+                request,
+                body,
+                send,
+                client=record.client,
+                queue_ms=record.queue_ms,
+                on_headers=None
+                if rid is None
+                else lambda code: rec.upstream_headers(rid, status=code, now=clock()),
+                on_chunk=self._chunk_recorder(rid)
+                if rid is not None and self._records_chunks
+                else None,
+            )
+        except _RETRYABLE:
+            router.request_failed(name)
+            raise
+        if relayed.status >= 500 or (relayed.error is not None and not relayed.client_gone):
+            router.request_failed(name)
+        else:
+            router.request_succeeded(name)
+        return relayed
 
     async def _with_lane(
         self,
         request: web.Request,
-        upstream: Upstream,
+        router: Router,
         raw: bytes,
         send: list[tuple[str, str]],
         facts: RequestFacts,
         record: Exchange,
+        model: str,
     ) -> web.StreamResponse:
         rec = self._recorder
         rid = next(self._rids)
@@ -82,7 +159,7 @@ class ProxyHandler:
             route=request.path,
             now=entered,
         )
-        lease = self._gate.lane(record.client, record.priority)
+        lease = self._gate.lane(record.client, record.priority, model=model)
         try:  # entered by hand: leaving the queue and leaving a lane are reported differently
             await lease.__aenter__()
         except errors.ProxyError as exc:
@@ -99,15 +176,15 @@ class ProxyHandler:
         status, outcome = 500, "failed"
         reason: str | None = "internal_error"
         try:
-            relayed = await upstream.relay(
-                request,
-                raw,
-                send,
-                client=record.client,
-                queue_ms=record.queue_ms,
-                on_headers=lambda code: rec.upstream_headers(rid, status=code, now=clock()),
-                on_chunk=self._chunk_recorder(rid) if self._records_chunks else None,
-            )
+            try:
+                relayed = await self._relay(request, router, lease.upstream, raw, send, record, rid)
+            except _RETRYABLE:  # nothing reached the client: once more, on another host
+                failed = lease.upstream
+                if not router.can_retry(model, failed):
+                    raise
+                lease.release()
+                lease = await self._requeue(record, model, failed)
+                relayed = await self._relay(request, router, lease.upstream, raw, send, record, rid)
             status = relayed.status
             if relayed.client_gone:
                 status, outcome, reason = 499, "cancelled", None
@@ -128,6 +205,13 @@ class ProxyHandler:
             record.upstream_ms = _ms(clock() - started)
             lease.release()
             rec.request_finished(rid, status=status, outcome=outcome, reason=reason, now=clock())
+
+    async def _requeue(self, record: Exchange, model: str, failed: str) -> Lease:
+        lease = self._gate.lane(
+            record.client, record.priority, model=model, avoid=frozenset({failed})
+        )
+        await lease.__aenter__()
+        return lease
 
     def _chunk_recorder(self, rid: int) -> Callable[[bytes], None]:
         rec, clock = self._recorder, time.monotonic

@@ -8,12 +8,14 @@ __all__ = [
     "CLIENT",
     "PRIORITY",
     "QUEUE_MS",
+    "UPSTREAM",
     "request_headers",
     "response_headers",
 ]
 
 CLIENT = "X-Lanes-Client"
 PRIORITY = "X-Lanes-Priority"
+UPSTREAM = "X-Lanes-Upstream"
 QUEUE_MS = "X-Lanes-Queue-Ms"
 
 # RFC 9110 §7.6.1 connection-specific fields, plus the length and framing the relay redoes.
@@ -34,7 +36,14 @@ _HOP_BY_HOP = frozenset(
 # Dropped on the way up: Host is rewritten to the upstream's (Ollama rejects foreign hosts,
 # reference §2) by letting the client session set it; the length is set from the body.
 # Expect: the proxy already answered `100-continue` itself and holds or streams the body.
-_DROP_UP = _HOP_BY_HOP | {"host", "content-length", "expect", "x-lanes-client", "x-lanes-priority"}
+_DROP_UP = _HOP_BY_HOP | {
+    "host",
+    "content-length",
+    "expect",
+    "x-lanes-client",
+    "x-lanes-priority",
+    "x-lanes-upstream",
+}
 
 
 def _listed_in_connection(headers: Iterable[tuple[str, str]]) -> frozenset[str]:

@@ -120,9 +120,40 @@ class ViewCollector(Collector):
             CounterMetricFamily("lanes_warnings", "Warnings seen, by kind.", labels=["kind"]),
             (([w.kind], w.count) for w in v.warnings),
         )
+        yield from self._hosts(v)
         yield from self._breakdowns("model", v.models)
         if self._client_labels:
             yield from self._breakdowns("client", v.clients)
+
+    @staticmethod
+    def _hosts(v: StatsView) -> Iterable[Metric]:
+        rows = v.upstreams.items()
+        for name, doc, kind, get in (
+            ("lanes_host_lanes", "Lanes per Ollama host.", GaugeMetricFamily, "lanes"),
+            ("lanes_host_busy", "Lanes held per Ollama host.", GaugeMetricFamily, "busy"),
+            ("lanes_host_healthy", "1 if the host takes requests.", GaugeMetricFamily, "healthy"),
+            ("lanes_host_requests", "Requests bound per host.", CounterMetricFamily, "requests"),
+            ("lanes_host_swaps", "Model swaps per host.", CounterMetricFamily, "swaps"),
+            ("lanes_host_errors", "Failures per host.", CounterMetricFamily, "errors"),
+        ):
+            yield _labelled(
+                kind(name, doc, labels=["upstream"]),
+                (([host], float(getattr(row, get))) for host, row in rows),
+            )
+        yield _labelled(
+            GaugeMetricFamily(
+                "lanes_host_loaded_model",
+                "1 per model loaded on a host.",
+                labels=["upstream", "model"],
+            ),
+            (([host, model], 1.0) for host, row in rows for model in row.loaded_models),
+        )
+        yield _labelled(
+            CounterMetricFamily(
+                "lanes_pinned_requests", "Requests whose options a pin changed.", labels=["model"]
+            ),
+            (([model], pin.pinned) for model, pin in v.pins.items()),
+        )
 
     @staticmethod
     def _latency(v: StatsView) -> Iterable[Metric]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from typing import Protocol
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
 import aiohttp
 import structlog
@@ -16,8 +16,12 @@ from proxy.probe import ProbeError, upstream_facts
 from proxy.settings import ProxySettings
 from proxy.stats import Stats
 from proxy.stats_records import QueueState
+from proxy.stats_view import StatsView
 
-__all__ = ["METRICS", "STATS", "QueueSource", "install"]
+if TYPE_CHECKING:
+    from proxy.router import Router
+
+__all__ = ["METRICS", "STATS", "QueueSource", "install", "router_sections"]
 
 STATS = web.AppKey("lanes_stats", Stats)
 METRICS = web.AppKey("lanes_metrics", Metrics)
@@ -53,34 +57,49 @@ async def _watch(stats: Stats, gate: QueueSource, upstream: str, poll_s: float) 
             await asyncio.sleep(_TICK_S)
 
 
-def install(app: web.Application, settings: ProxySettings, gate: QueueSource) -> Stats:
+def router_sections(router: Router) -> Callable[[], dict[str, Any]]:
+    """The `/stats` sections the router fills: `upstreams` and `pins`."""
+    return lambda: {"upstreams": router.rows(), "pins": router.pin_rows()}
+
+
+def install(
+    app: web.Application,
+    settings: ProxySettings,
+    gate: QueueSource,
+    *,
+    extra: Callable[[], dict[str, Any]] | None = None,
+) -> Stats:
     """Create the app's `Stats`, serve `/stats` and `/metrics`, start the background poll.
 
     Returns the `Stats`, which the proxy passes to its request path as the `Recorder`.
     Both routes are answered by the proxy itself and never wait for a lane.
     """
+    specs = settings.upstream_specs()
     stats = Stats(
-        upstream_url=settings.upstream,
-        lanes=settings.lanes,
+        upstream_url=specs[0].url,
+        lanes=gate.snapshot().lanes,
         max_queue=settings.max_queue,
         reload_warn_ms=settings.reload_warn_ms,
         upstream_queue_warn_ms=settings.upstream_queue_warn_ms,
     )
-    metrics = Metrics(
-        lambda: stats.view(gate.snapshot()), client_labels=settings.metrics_client_labels
-    )
+
+    def view() -> StatsView:
+        base = stats.view(gate.snapshot())
+        return base if extra is None else base.model_copy(update=extra())
+
+    metrics = Metrics(view, client_labels=settings.metrics_client_labels)
     stats.observers.append(metrics.observe)
     app[STATS] = stats
     app[METRICS] = metrics
 
     async def stats_handler(request: web.Request) -> web.Response:
-        return web.json_response(text=stats.view(gate.snapshot()).model_dump_json())
+        return web.json_response(text=view().model_dump_json())
 
     async def metrics_handler(request: web.Request) -> web.Response:
         return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def watcher(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(_watch(stats, gate, settings.upstream, settings.stats_poll_s))
+        task = asyncio.create_task(_watch(stats, gate, specs[0].url, settings.stats_poll_s))
         yield
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

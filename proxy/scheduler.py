@@ -8,8 +8,8 @@ Rules (everything that decides who gets a lane lives in this file):
    limit, drain). Any other call raises `SchedulerError` and changes nothing: every check runs
    before the first mutation.
 3. Lanes belong to an upstream. Each upstream has `lanes` lanes numbered 0..lanes-1 and never
-   more than that many ADMITTED tickets; `admit()` fills free lanes, lowest number first. Today
-   there is one upstream, `DEFAULT_UPSTREAM`; more can be added by giving more capacities.
+   more than that many ADMITTED tickets; `admit()` fills free lanes, lowest number first. The
+   proxy binds late instead: `proxy.binding.BindingQueue` reuses `_Pool`'s fair ring.
 4. Choice: the lowest non-empty class wins (interactive < normal < batch). Inside a class the
    client keys with queued tickets form a ring. The client at the head gives its oldest ticket
    and moves to the tail if it has more; a client that was absent joins at the tail. So a

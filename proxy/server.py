@@ -62,7 +62,9 @@ async def run(settings: ProxySettings) -> int:
     for sig in HANDLED_SIGNALS:
         loop.add_signal_handler(sig, stop.set)
     address = "{}:{}".format(*runner.addresses[0][:2])
-    log.info("serve_started", address=address, upstream=settings.upstream, lanes=settings.lanes)
+    hosts = {spec.name: spec.url for spec in settings.upstream_specs()}
+    upstream = next(iter(hosts.values())) if len(hosts) == 1 else hosts
+    log.info("serve_started", address=address, upstream=upstream, lanes=gate.lanes)
     try:
         await stop.wait()
     finally:

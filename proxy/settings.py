@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from proxy.config import FileSettings
+from proxy.upstream_specs import PinSpec, UpstreamSpec, model_key
 
 __all__ = ["Priority", "ProxySettings", "is_loopback_host", "split_listen"]
 
@@ -70,6 +71,22 @@ class ProxySettings(FileSettings):
         500.0, gt=0, description="wait inside Ollama beyond prefill that warns of queueing"
     )
     stats_poll_s: float = Field(5.0, gt=0, description="seconds between polls of /api/ps")
+    upstreams: list[UpstreamSpec] = Field(
+        default_factory=list, description="several Ollama hosts (JSON list); replaces --upstream"
+    )
+    pin: dict[str, PinSpec] = Field(
+        default_factory=dict, description="model -> forced num_ctx / keep_alive (JSON object)"
+    )
+    affinity_wait_s: float = Field(
+        5.0, ge=0, description="extra wait to keep a loaded model busy before a swap (0 = off)"
+    )
+    health_interval_s: float = Field(
+        5.0, gt=0, description="seconds between health checks and /api/ps, /api/tags polls"
+    )
+    breaker_failures: int = Field(
+        3, ge=1, description="consecutive upstream failures that take a host out"
+    )
+    breaker_open_s: float = Field(10.0, gt=0, description="seconds a tripped host stays out")
 
     @field_validator("upstream")
     @classmethod
@@ -77,6 +94,26 @@ class ProxySettings(FileSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("pin")
+    @classmethod
+    def _canonical_pins(cls, value: dict[str, PinSpec]) -> dict[str, PinSpec]:
+        return {model_key(name): spec for name, spec in value.items()}
+
+    @field_validator("upstreams")
+    @classmethod
+    def _unique_names(cls, value: list[UpstreamSpec]) -> list[UpstreamSpec]:
+        names = [spec.name for spec in value]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"upstream name used twice: {', '.join(dupes)}")
+        return value
+
+    def upstream_specs(self) -> list[UpstreamSpec]:
+        """The hosts: the `upstreams` list, else one named `default` from upstream and lanes."""
+        if self.upstreams:
+            return list(self.upstreams)
+        return [UpstreamSpec(name="default", url=self.upstream, lanes=self.lanes)]
 
     @field_validator("listen")
     @classmethod

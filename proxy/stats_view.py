@@ -12,10 +12,12 @@ __all__ = [
     "LatencyView",
     "LoadedModel",
     "Percentiles",
+    "PinView",
     "QueueView",
     "StatsView",
     "TokensView",
     "UpstreamView",
+    "UpstreamsRow",
     "UtilizationView",
     "WarningView",
 ]
@@ -136,6 +138,27 @@ class UpstreamView(_Frozen):
     checked_ago_s: float | None
 
 
+class UpstreamsRow(_Frozen):
+    """One Ollama host of several: its lanes, health, models and trouble."""
+
+    url: str
+    lanes: int
+    busy: int
+    healthy: bool
+    loaded_models: list[str]
+    requests: int
+    swaps: int
+    errors: int
+
+
+class PinView(_Frozen):
+    """Options forced on one model's native requests, and how many requests they changed."""
+
+    num_ctx: int | None
+    keep_alive: str | None
+    pinned: int
+
+
 class WarningView(_Frozen):
     """One kind of trouble seen since start: how often, the latest example, what to do."""
 
@@ -161,3 +184,5 @@ class StatsView(_Frozen):
     models: dict[str, Breakdown]
     upstream: UpstreamView
     warnings: list[WarningView]
+    upstreams: dict[str, UpstreamsRow] = {}
+    pins: dict[str, PinView] = {}

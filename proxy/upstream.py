@@ -86,8 +86,16 @@ class _Watchdog:
 class Upstream:
     """Sends requests to the upstream's base URL and relays the answers chunk by chunk."""
 
-    def __init__(self, settings: ProxySettings, session: aiohttp.ClientSession) -> None:
-        self.base = settings.upstream
+    def __init__(
+        self,
+        settings: ProxySettings,
+        session: aiohttp.ClientSession,
+        *,
+        base: str | None = None,
+        auth: str | None = None,
+    ) -> None:
+        self.base = settings.upstream if base is None else base
+        self._auth = auth  # an Authorization value this host needs, replacing the client's
         self._session = session
         self._connect_s = settings.timeout_connect_s
         self._first_byte_s = settings.timeout_first_byte_s
@@ -190,6 +198,9 @@ class Upstream:
         """Send the request and wait for the status line and headers; never retried, since
         Ollama may already have started generating."""
         url = URL(self.base + path_qs, encoded=True)
+        if self._auth is not None:
+            own = [(k, v) for k, v in send_headers if k.lower() != "authorization"]
+            send_headers = [*own, ("Authorization", self._auth)]
         try:
             async with asyncio.timeout(self._first_byte_s):
                 return await self._session.request(

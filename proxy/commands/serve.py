@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, get_args, get_origin
 
 from proxy.config import CONFIG_ENV, load_settings
 from proxy.settings import ProxySettings
@@ -18,6 +19,13 @@ def _client_priority(text: str) -> tuple[str, str]:
     if not sep or not client:
         raise argparse.ArgumentTypeError(f"expected CLIENT=PRIORITY, got {text!r}")
     return client, priority
+
+
+def _json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected JSON, got {text!r}: {exc}") from None
 
 
 def _flag_type(annotation: Any) -> Any:
@@ -50,6 +58,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                 metavar="CLIENT=PRIORITY",
                 help=f"priority for a client key, repeatable ({text})",
             )
+        elif get_origin(field.annotation) in (list, dict):  # upstreams, pin: JSON
+            parser.add_argument(flag, type=_json, metavar="JSON", help=text)
         elif field.annotation is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, help=text)
         elif name == "auth_token":

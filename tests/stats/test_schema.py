@@ -28,6 +28,8 @@ _MAP_KEYS = {
     "models": "<model>",
     "failed_by_reason": "<reason>",
     "rejected_by_reason": "<reason>",
+    "upstreams": "<upstream>",
+    "pins": "<model>",
 }
 
 
@@ -53,7 +55,9 @@ def _paths(model: type[BaseModel], prefix: str = "") -> set[str]:
     for name, field in model.model_fields.items():
         path, kind = f"{prefix}{name}", _strip_none(field.annotation)
         origin, args = get_origin(kind), get_args(kind)
-        if origin is list:
+        if origin is list and not issubclass(args[0], BaseModel):
+            out.add(f"{path}[]")
+        elif origin is list:
             out |= _paths(args[0], f"{path}[].")
         elif origin is dict:
             key = f"{path}.{_MAP_KEYS[name]}"
