@@ -123,13 +123,27 @@ def _warnings(doc: dict[str, Any]) -> Text:
     return text
 
 
+def _hosts(doc: dict[str, Any]) -> Text:
+    """One line per upstream host, shown only when there are several."""
+    hosts: dict[str, dict[str, Any]] = doc.get("upstreams") or {}
+    text = Text()
+    if len(hosts) < 2:
+        return text
+    for name, h in hosts.items():
+        state = "" if h["healthy"] else "  DOWN"
+        text.append(f"host {name:<11} {h['busy']}/{h['lanes']} busy", style="bold")
+        text.append(f"  requests {h['requests']}  swaps {h['swaps']}  errors {h['errors']}")
+        text.append(f"{state}\n", style="bold red")
+    return text
+
+
 def render_frame(stats: dict[str, Any], width: int) -> RenderableType:
     """One `lanes top` frame for a terminal `width` columns wide (pure: no clock, no I/O)."""
     return Group(
         _header(stats),
         _lanes(stats, width),
         _numbers(stats, width),
-        Text(""),
+        _hosts(stats),
         _warnings(stats),
     )
 

@@ -50,6 +50,18 @@ class TestTop:
         assert "no warnings" in text
         assert all(len(line) <= 80 for line in text.splitlines())
 
+    def test_frame_shows_each_host_when_there_are_several(self) -> None:
+        """With two upstreams, each gets a line with its busy lanes, and a down one says so."""
+        doc = _snapshot()
+        one = {"url": "http://a:11434", "lanes": 2, "busy": 1, "healthy": True}
+        one |= {"requests": 7, "swaps": 0, "errors": 0}
+        doc["upstreams"] = {"mac": one, "gpu-box": one | {"busy": 0, "healthy": False}}
+        text = _render(doc, 110)
+        assert "host mac         1/2 busy  requests 7" in text
+        assert "host gpu-box     0/2 busy" in text
+        assert text.count("DOWN") == 1
+        assert "host " not in _render(_snapshot(), 110)
+
     def test_bar(self) -> None:
         """Bars clamp their fraction and keep their width."""
         assert bar(0.5, 4) == "██░░"
