@@ -13,6 +13,7 @@ from proxy.stats_view import Breakdown, StatsView
 
 __all__ = ["CONTENT_TYPE_LATEST", "Metrics", "ViewCollector"]
 
+_MAX_CACHED_LABELS = 1024  # label sets whose histogram children are kept at hand
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 
 
@@ -37,6 +38,8 @@ class ViewCollector(Collector):
     def __init__(self, view: Callable[[], StatsView], *, client_labels: bool = False) -> None:
         self._view = view
         self._client_labels = client_labels
+        # labels() costs a lock and a dict walk per call; the children are cached per key.
+        self._children: dict[tuple[str, str, str, str], tuple[Histogram, Histogram, Histogram]] = {}
 
     def collect(self) -> Iterable[Metric]:
         v = self._view()
@@ -226,6 +229,8 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(ViewCollector(view, client_labels=client_labels))
         self._client_labels = client_labels
+        # labels() costs a lock and a dict walk per call; the children are cached per key.
+        self._children: dict[tuple[str, str, str, str], tuple[Histogram, Histogram, Histogram]] = {}
         labels = ["model", "priority", "route"] + (["client"] if client_labels else [])
         self.wait = self._histogram(
             "lanes_queue_wait_seconds", "Time from arrival to a lane.", labels
@@ -242,14 +247,23 @@ class Metrics:
 
     def observe(self, done: Finished) -> None:
         """Add one finished request to the histograms (a `Stats` observer)."""
-        labels = [done.model, done.priority, done.route]
-        if self._client_labels:
-            labels.append(done.client)
-        self.wait.labels(*labels).observe(done.wait_s)
+        key = (done.model, done.priority, done.route, done.client if self._client_labels else "")
+        children = self._children.get(key)
+        if children is None:
+            labels = list(key if self._client_labels else key[:3])
+            children = (
+                self.wait.labels(*labels),
+                self.first_byte.labels(*labels),
+                self.total.labels(*labels),
+            )
+            if len(self._children) < _MAX_CACHED_LABELS:
+                self._children[key] = children
+        wait, first_byte, total = children
+        wait.observe(done.wait_s)
         if done.first_byte_s is not None:
-            self.first_byte.labels(*labels).observe(done.first_byte_s)
+            first_byte.observe(done.first_byte_s)
         if done.outcome == "completed":
-            self.total.labels(*labels).observe(done.total_s)
+            total.observe(done.total_s)
 
     def render(self) -> bytes:
         """The text exposition format."""
