@@ -1,0 +1,1 @@
+"""Benchmarks of ollama-lanes against the simulator: `make bench` writes BENCHMARKS.md."""

@@ -1,0 +1,233 @@
+"""Scenario 1, overhead: tiny and 200-chunk streamed requests, direct versus through each proxy."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from bench.contenders import (
+    LITELLM_KEY,
+    SIM_MODEL,
+    SimTiming,
+    Skipped,
+    start_lanes,
+    start_litellm,
+    start_nginx,
+    start_simulator,
+)
+from bench.figures import median, percentile
+from bench.loadgen import LoadSpec
+from bench.overhead_report import render
+from bench.procs import Service, run_json_module
+from bench.report import Context, Section
+
+__all__ = ["Cell", "Plan", "Sample", "run"]
+
+
+@dataclass
+class Contender:
+    """One way to reach the simulator; `service` is the process whose cost is measured."""
+
+    name: str
+    url: str
+    model: str
+    protocols: tuple[str, ...]
+    service: Service | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One load pattern: protocol, tiny or streamed, concurrency, request count."""
+
+    protocol: str
+    stream: bool
+    concurrency: int
+    requests: int
+
+    @property
+    def label(self) -> str:
+        kind = "stream" if self.stream else "tiny"
+        return f"{self.protocol} {kind} c={self.concurrency}"
+
+
+@dataclass
+class Sample:
+    """One contender in one cell in one round."""
+
+    p50: float
+    p99: float
+    ttfb_p50: float
+    rps: float
+    cpu_s: float
+    requests: int
+    chunks: int
+    errors: int
+
+
+@dataclass
+class Plan:
+    rounds: int
+    concurrencies: tuple[int, ...]
+    requests: dict[int, int]
+    stream_concurrency: int
+    stream_requests: int
+    stream_chunks: int
+    tiny_protocols: tuple[str, ...] = ("native", "v1")
+    stream_protocols: tuple[str, ...] = ("native", "v1")
+    samples: dict[str, dict[str, list[Sample]]] = field(default_factory=dict)
+
+    def added(self, label: str, name: str, attr: str) -> float:
+        """Median over rounds of (contender − direct) for `attr` in the same round."""
+        runs = self.samples.get(label, {})
+        mine, base = runs.get(name, []), runs.get("direct", [])
+        return median(
+            [getattr(m, attr) - getattr(b, attr) for m, b in zip(mine, base, strict=False)]
+        )
+
+    def mid(self, label: str, name: str, attr: str) -> float:
+        """Median over rounds of `attr`."""
+        return median([getattr(s, attr) for s in self.samples.get(label, {}).get(name, [])])
+
+    def cpu_per_request(self, name: str, protocol: str, stream: bool) -> float:
+        """CPU seconds of the contender's process per request, over all rounds and cells."""
+        prefix = f"{protocol} {'stream' if stream else 'tiny'} "
+        runs = [
+            s
+            for label, by in self.samples.items()
+            if label.startswith(prefix)
+            for s in by.get(name, [])
+        ]
+        reqs = sum(s.requests for s in runs)
+        return sum(s.cpu_s for s in runs) / reqs if reqs else math.nan
+
+
+def _plan(smoke: bool) -> Plan:
+    if smoke:
+        return Plan(1, (2,), {2: 20}, 2, 2, 20, ("native",), ("v1",))
+    return Plan(3, (1, 16, 64), {1: 150, 16: 600, 64: 1000}, 16, 32, 200)
+
+
+def _body(contender: Contender, cell: Cell, chunks: int) -> tuple[str, dict[str, Any]]:
+    tokens = chunks if cell.stream else 1
+    if cell.protocol == "native":
+        body = {"model": contender.model, "prompt": "hi", "stream": cell.stream}
+        return "/api/generate", body | {"options": {"num_predict": tokens}}
+    messages = [{"role": "user", "content": "hi"}]
+    body = {"model": contender.model, "messages": messages, "stream": cell.stream}
+    return "/v1/chat/completions", body | {"max_tokens": tokens}
+
+
+async def _measure(contender: Contender, cell: Cell, plan: Plan) -> Sample:
+    path, body = _body(contender, cell, plan.stream_chunks)
+    spec = LoadSpec(
+        url=contender.url,
+        path=path,
+        body=body,
+        headers=contender.headers,
+        concurrency=cell.concurrency,
+        requests=cell.requests,
+        warmup=cell.concurrency,  # one request per worker: every connection opened first
+        timeout_s=120.0,
+    )
+    cpu0 = contender.service.cpu() if contender.service else 0.0
+    result = await run_json_module("bench.loadgen", asdict(spec), limit_s=600)
+    cpu1 = contender.service.cpu() if contender.service else 0.0
+    lat: list[float] = result["latencies"]
+    ttfb: list[float] = result["ttfb"]
+    chunks: list[int] = result["chunks"]
+    errors = len(result["errors"]) + sum(
+        n for code, n in result["statuses"].items() if code != "200"
+    )
+    wall = float(result["wall_s"])
+    return Sample(
+        p50=percentile(lat, 50),
+        p99=percentile(lat, 99),
+        ttfb_p50=percentile(ttfb, 50),
+        rps=len(lat) / wall if wall > 0 else math.nan,
+        cpu_s=cpu1 - cpu0,
+        requests=len(lat),
+        chunks=sum(chunks),
+        errors=errors,
+    )
+
+
+async def _round_robin(
+    contenders: list[Contender], cells: list[Cell], plan: Plan, ctx: Context
+) -> None:
+    for round_no in range(plan.rounds):
+        for cell in cells:
+            users = [c for c in contenders if cell.protocol in c.protocols]
+            shift = round_no % len(users)
+            for contender in users[shift:] + users[:shift]:
+                ctx.log(f"overhead round {round_no + 1}: {cell.label} via {contender.name}")
+                sample = await _measure(contender, cell, plan)
+                plan.samples.setdefault(cell.label, {}).setdefault(contender.name, []).append(
+                    sample
+                )
+
+
+async def _contenders(
+    sim: Service, ctx: Context, skipped: list[Skipped], services: list[Service]
+) -> list[Contender]:
+    """Start every contender in front of `sim`; each started process joins `services`."""
+    found = [Contender("direct", sim.url, SIM_MODEL, ("native", "v1"))]
+    lanes = await start_lanes(sim.url, ctx.tmp, lanes=128)
+    services.append(lanes)
+    found.append(Contender("lanes serve", lanes.url, SIM_MODEL, ("native", "v1"), lanes))
+    port = int(sim.url.rsplit(":", 1)[1])
+    if "nginx" in ctx.contenders:
+        nginx = await start_nginx(port, ctx.tmp, install=ctx.install)
+        if isinstance(nginx, Skipped):
+            skipped.append(nginx)
+        else:
+            services.append(nginx)
+            found.append(Contender("nginx", nginx.url, SIM_MODEL, ("native", "v1"), nginx))
+    if "litellm" in ctx.contenders:
+        litellm = await start_litellm(sim.url, ctx.tmp, install=ctx.install)
+        if isinstance(litellm, Skipped):
+            skipped.append(litellm)
+        else:
+            services.append(litellm)
+            auth = {"Authorization": f"Bearer {LITELLM_KEY}"}
+            found.append(Contender("LiteLLM", litellm.url, "bench", ("v1",), litellm, auth))
+    return found
+
+
+async def run(ctx: Context) -> Section:
+    """Run scenario 1 and return its section."""
+    section = Section("overhead", "1. Overhead: direct vs lanes serve vs nginx vs LiteLLM")
+    begin = time.monotonic()
+    plan = _plan(ctx.smoke)
+    skipped: list[Skipped] = []
+    if "litellm" not in ctx.contenders:
+        skipped.append(Skipped("LiteLLM", "not selected (--contenders)"))
+    if "nginx" not in ctx.contenders:
+        skipped.append(Skipped("nginx", "not selected (--contenders)"))
+    peak_rss: dict[str, int] = {}
+    tiny = [
+        Cell(p, False, c, plan.requests[c]) for p in plan.tiny_protocols for c in plan.concurrencies
+    ]
+    streams = [
+        Cell(p, True, plan.stream_concurrency, plan.stream_requests) for p in plan.stream_protocols
+    ]
+    # Tiny requests meet a simulator doing no work; streams one that decodes 200 tok/s, so
+    # each chunk is its own write. Smoke mode uses the streaming one for both.
+    phases = [(1e9, tiny), (200.0, streams)] if not ctx.smoke else [(200.0, tiny + streams)]
+    for number, (decode_tps, cells) in enumerate(phases):
+        sim = await start_simulator(SimTiming(lanes=128, decode_tps=decode_tps), ctx.tmp)
+        services: list[Service] = [sim]
+        try:
+            found = await _contenders(sim, ctx, [] if number else skipped, services)
+            await _round_robin(found, cells, plan, ctx)
+            for c in found:
+                if c.service:
+                    peak_rss[c.name] = max(peak_rss.get(c.name, 0), c.service.peak_rss())
+        finally:
+            for service in services:
+                await service.stop()
+    render(section, plan, skipped, peak_rss)
+    section.seconds = time.monotonic() - begin
+    return section

@@ -1,0 +1,97 @@
+"""Where `lanes serve` spends its CPU: `python -m bench.profile` samples it with py-spy.
+
+It starts the simulator (no work) and the proxy, installs py-spy into bench/.venv-prof when
+missing, records the proxy while a load-generator process sends tiny requests, and prints
+the functions with the most samples (self and inclusive) as Markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from dataclasses import asdict
+from pathlib import Path
+
+from bench.contenders import BENCH_DIR, SIM_MODEL, SimTiming, start_lanes, start_simulator
+from bench.loadgen import LoadSpec
+from bench.procs import run_json_module, stop_all
+
+__all__ = ["main", "summarize"]
+
+PROF_VENV = BENCH_DIR / ".venv-prof"
+
+
+def py_spy() -> Path:
+    """py-spy from its own venv, installed from PyPI the first time."""
+    binary = PROF_VENV / "bin" / "py-spy"
+    if not binary.is_file():
+        subprocess.run([sys.executable, "-m", "venv", str(PROF_VENV)], check=True)
+        pip = [str(PROF_VENV / "bin" / "python"), "-m", "pip", "install", "--quiet", "py-spy"]
+        subprocess.run(pip, check=True)
+    return binary
+
+
+def summarize(raw: str, top: int = 15) -> list[str]:
+    """Markdown tables of the hottest frames in py-spy's raw (collapsed stack) output."""
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in raw.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        frames = stack.split(";")
+        total += int(count)
+        own[frames[-1]] += int(count)
+        for frame in set(frames):
+            inclusive[frame] += int(count)
+    if not total:
+        return ["(no samples)"]
+    lines = [f"{total} samples.", "", "| self | function |", "|---|---|"]
+    lines += [f"| {n / total:.1%} | `{f}` |" for f, n in own.most_common(top)]
+    # Frames in three quarters of all samples are the entry chain (main, serve, the loop).
+    ours = [(f, n) for f, n in inclusive.most_common() if "proxy/" in f and n < 0.75 * total]
+    lines += ["", "| inclusive | function in proxy/ |", "|---|---|"]
+    lines += [f"| {n / total:.1%} | `{f}` |" for f, n in ours[:top]]
+    return lines
+
+
+async def _profile(requests: int, concurrency: int, tmp: Path) -> str:
+    sim = await start_simulator(SimTiming(lanes=128), tmp)
+    proxy = await start_lanes(sim.url, tmp, lanes=128)
+    out = tmp / "profile.txt"
+    try:
+        spy = await asyncio.create_subprocess_exec(
+            str(py_spy()), "record", "-p", str(proxy.process.pid), "-r", "250", "-f", "raw",
+            "-o", str(out), "--nonblocking",
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        await asyncio.sleep(1.0)
+        body = {"model": SIM_MODEL, "prompt": "hi", "stream": False, "options": {"num_predict": 1}}
+        spec = LoadSpec(url=proxy.url, body=body, concurrency=concurrency, requests=requests)
+        await run_json_module("bench.loadgen", asdict(spec), limit_s=600)
+        spy.send_signal(2)  # SIGINT: py-spy writes its file and exits
+        await asyncio.wait_for(spy.wait(), 30)
+    finally:
+        await stop_all()
+    return out.read_text() if out.is_file() else ""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Profile the proxy under tiny requests and print the hottest functions."""
+    parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
+    parser.add_argument("--requests", type=int, default=5000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = asyncio.run(_profile(args.requests, args.concurrency, Path(tmp)))
+    print("\n".join(summarize(raw)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""The bench's own parts: statistics, PNG charts, /proc readers, load generator, simhost."""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+
+import aiohttp
+from pytest_aiohttp import AiohttpServer
+
+from bench.chart import BarChart, render_png
+from bench.figures import fifo_slots, percentile, ratio
+from bench.lanes_busy import upstream_view
+from bench.loadgen import LoadSpec, run_load
+from bench.procs import cpu_seconds, peak_rss_bytes, process_tree, rss_bytes
+from bench.profile import summarize
+from bench.simhost import build_app
+from tests.fixtures_sim import SimulatorFactory, base_url, sim_settings
+
+
+class TestFigures:
+    def test_percentile_interpolates(self) -> None:
+        """Linear interpolation between the two nearest ranks."""
+        assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
+        assert percentile([5.0], 99) == 5.0
+        assert percentile([0.0, 10.0], 90) == 9.0
+
+    def test_ratio_of_zero_is_nan(self) -> None:
+        """No denominator, no ratio."""
+        assert ratio(1.0, 0.0) != ratio(1.0, 0.0)
+
+    def test_fifo_replay_of_waiting_requests(self) -> None:
+        """Requests that were already waiting start the moment a slot frees: no gap."""
+        timeline = [[0.0, 1.0], [0.0, 1.5], [0.1, 2.0], [0.2, 2.5]]
+        slots = fifo_slots(timeline, 2)
+        assert [(s, g) for s, _, g in slots] == [(0.0, None), (0.0, None), (1.0, 0.0), (1.5, 0.0)]
+
+    def test_fifo_replay_of_late_requests(self) -> None:
+        """A request arriving after its slot freed starts on arrival; the slot idled."""
+        timeline = [[0.0, 1.0], [1.004, 2.0]]
+        slots = fifo_slots(timeline, 1)
+        assert slots[1][0] == 1.004
+        assert round(slots[1][2] or 0.0, 6) == 0.004
+
+    def test_upstream_view(self) -> None:
+        """Utilization counts busy slot-seconds between the first and last start."""
+        timeline = [[0.0, 1.0], [0.0, 1.0], [1.5, 2.0], [1.0, 2.0]]
+        gaps, utilization, service = upstream_view(timeline, 2)
+        assert [round(g, 3) for g in gaps] == [0.0, 0.5]
+        assert round(utilization, 3) == round((1.0 + 1.0 + 0.5 + 0.0) / (2 * 1.5), 3)
+        assert service == 1.0
+
+
+class TestChart:
+    def test_png_has_the_chart_size_and_decodes(self) -> None:
+        """A PNG of the requested size whose rows decompress to width × 3 bytes plus a filter."""
+        chart = BarChart("Title", "ms", ["a", "b"], [("x", [1.0, float("nan")]), ("y", [2.0, 3.0])])
+        data = render_png(chart)
+        width, height = struct.unpack(">II", data[16:24])
+        assert (width, height) == (chart.width, chart.height)
+        start = data.index(b"IDAT") + 4
+        length = int.from_bytes(data[start - 8 : start - 4], "big")
+        assert len(zlib.decompress(data[start : start + length])) == height * (width * 3 + 1)
+
+
+class TestProc:
+    def test_own_process_is_measured(self) -> None:
+        """This process has used CPU and memory, and its tree includes itself."""
+        pid = os.getpid()
+        assert pid in process_tree(pid)
+        assert cpu_seconds([pid]) > 0
+        assert 0 < rss_bytes([pid]) <= peak_rss_bytes([pid])
+
+
+class TestLoadGenerator:
+    async def test_closed_loop_counts_requests_and_chunks(
+        self, simulator: SimulatorFactory
+    ) -> None:
+        """Every request is timed once; streamed replies are counted line by line."""
+        sim = await simulator(lanes=2, decode_tps=5000.0)
+        body = {"model": "llama3.2", "prompt": "hi", "options": {"num_predict": 10}}
+        spec = LoadSpec(url=base_url(sim), body=body, concurrency=2, requests=6, warmup=2)
+        result = await run_load(spec)
+        assert len(result.latencies) == 6
+        assert result.statuses == {"200": 6}
+        assert all(c == 11 for c in result.chunks)  # ten tokens and the final chunk
+        assert all("eval_duration" in m for m in result.metrics)
+
+    async def test_periodic_sends_on_schedule(self, simulator: SimulatorFactory) -> None:
+        """Periodic mode sends `requests` requests, one per interval."""
+        sim = await simulator(lanes=1)
+        body = {"model": "llama3.2", "prompt": "hi", "stream": False}
+        spec = LoadSpec(url=base_url(sim), body=body, mode="periodic", requests=3, interval_s=0.05)
+        result = await run_load(spec)
+        assert len(result.latencies) == 3
+        assert result.starts == sorted(result.starts)
+        assert result.wall_s >= 0.1
+
+
+class TestSimhost:
+    async def test_timeline_records_each_inference_request(
+        self, aiohttp_server: AiohttpServer
+    ) -> None:
+        """One row per request, arrival before end; POST clears them."""
+        server = await aiohttp_server(build_app(sim_settings(lanes=1)))
+        url = base_url(server)
+        body = {"model": "llama3.2", "prompt": "hi", "stream": False}
+        async with aiohttp.ClientSession() as session:
+            async with session.post(url + "/api/generate", json=body) as resp:
+                assert resp.status == 200
+            async with session.get(url + "/_bench/timeline") as resp:
+                rows = (await resp.json())["requests"]
+            assert len(rows) == 1
+            arrived, ended = rows[0]
+            assert arrived <= ended
+            async with session.post(url + "/_bench/timeline") as resp:
+                assert resp.status == 200
+            async with session.get(url + "/_bench/timeline") as resp:
+                assert (await resp.json())["requests"] == []
+
+
+class TestProfileSummary:
+    def test_hottest_frames_first(self) -> None:
+        """Self time goes to the innermost frame; proxy frames are ranked inclusively."""
+        raw = (
+            "main (proxy/__main__.py:1);handle (proxy/handlers.py:5);write (aiohttp/x.py:9) 3\n"
+            "main (proxy/__main__.py:1);log (structlog/y.py:2) 2\n"
+        )
+        lines = summarize(raw)
+        assert lines[0] == "5 samples."
+        assert lines[4] == "| 60.0% | `write (aiohttp/x.py:9)` |"
+        assert "| 60.0% | `handle (proxy/handlers.py:5)` |" in lines
+        assert not any("__main__" in line for line in lines)
