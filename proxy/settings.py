@@ -9,7 +9,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from proxy.config import FileSettings
-from proxy.upstream_specs import PinSpec, UpstreamSpec, model_key
+from proxy.upstream_specs import PinSpec, UpstreamSpec, http_url, model_key
 
 __all__ = ["Priority", "ProxySettings", "is_loopback_host", "split_listen"]
 
@@ -91,9 +91,7 @@ class ProxySettings(FileSettings):
     @field_validator("upstream")
     @classmethod
     def _upstream_is_http(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/")
+        return http_url(value)
 
     @field_validator("pin")
     @classmethod

@@ -10,7 +10,15 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-__all__ = ["PinSpec", "UpstreamSpec", "model_key", "resolve_lanes"]
+__all__ = ["PinSpec", "UpstreamSpec", "http_url", "model_key", "resolve_lanes"]
+
+
+def http_url(value: str) -> str:
+    """An upstream base URL: http or https, without a trailing slash."""
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return value.rstrip("/")
+
 
 DEFAULT_MAX_LOADED = 3  # Ollama's OLLAMA_MAX_LOADED_MODELS default on one GPU or on CPU
 
@@ -45,9 +53,7 @@ class UpstreamSpec(BaseModel):
     @field_validator("url")
     @classmethod
     def _url_is_http(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/")
+        return http_url(value)
 
     @field_validator("model_lanes")
     @classmethod
