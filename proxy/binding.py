@@ -24,6 +24,7 @@ from proxy.placement import Host, choose
 from proxy.scheduler import (
     _RANK,
     CLASSES,
+    HoldTime,
     QueueFull,
     QueueSnapshot,
     SchedulerError,
@@ -33,9 +34,6 @@ from proxy.scheduler import (
 )
 
 __all__ = ["BindingQueue", "Bound"]
-
-_HOLD_ALPHA = 0.2
-_DEFAULT_HOLD_S = 1.0
 
 
 @dataclass(eq=False, slots=True)
@@ -71,7 +69,7 @@ class BindingQueue:
         self._turn = 0
         self._by_class = dict.fromkeys(CLASSES, 0)
         self._by_client: dict[str, int] = {}
-        self._hold_s: float | None = None
+        self._hold = HoldTime()
 
     @property
     def lanes(self) -> int:
@@ -148,9 +146,7 @@ class BindingQueue:
         del self._running[ticket.id]
         self._by_name[ticket.upstream].unbind(ticket.model, ticket.lane)
         ticket.state = TicketState.FINISHED
-        held = max(0.0, now - ticket.admitted_at)
-        hold = self._hold_s
-        self._hold_s = held if hold is None else hold + _HOLD_ALPHA * (held - hold)
+        self._hold.add(ticket.admitted_at, now)
 
     def cancel(self, ticket: Ticket) -> None:
         """Remove a queued ticket; it will never be bound."""
@@ -169,9 +165,8 @@ class BindingQueue:
 
     def wait_estimate_s(self, upstream: str = "") -> float:
         """Seconds until one more ticket would start, from the measured lane-hold time."""
-        hold = _DEFAULT_HOLD_S if self._hold_s is None else self._hold_s
         lanes = sum(h.lanes for h in self.hosts if h.healthy) or self.lanes
-        return (self.depth + 1) / lanes * hold
+        return self._hold.wait_s(self.depth, lanes)
 
     def set_health(self, name: str, healthy: bool) -> None:
         """Mark a host (un)healthy; an unhealthy host gets no new tickets."""

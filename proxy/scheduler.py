@@ -38,6 +38,7 @@ __all__ = [
     "CLASSES",
     "DEFAULT_UPSTREAM",
     "FairQueue",
+    "HoldTime",
     "QueueFull",
     "QueueSnapshot",
     "SchedulerError",
@@ -48,8 +49,6 @@ __all__ = [
 CLASSES: tuple[str, ...] = ("interactive", "normal", "batch")
 DEFAULT_UPSTREAM = "default"
 _RANK = {name: rank for rank, name in enumerate(CLASSES)}
-_HOLD_ALPHA = 0.2  # weight of the newest lane-hold time in the moving average
-_DEFAULT_HOLD_S = 1.0  # assumed lane-hold time until one has been measured
 
 
 class SchedulerError(Exception):
@@ -103,10 +102,33 @@ class QueueSnapshot:
     by_upstream: dict[str, tuple[int, int, int]]  # name -> (lanes, busy, depth)
 
 
+class HoldTime:
+    """How long a lane is held, as a moving average; it prices a wait for `Retry-After`."""
+
+    ALPHA = 0.2  # weight of the newest lane-hold time in the moving average
+    DEFAULT_S = 1.0  # assumed lane-hold time until one has been measured
+
+    __slots__ = ("mean_s",)
+
+    def __init__(self) -> None:
+        self.mean_s: float | None = None
+
+    def add(self, admitted_at: float, now: float) -> None:
+        """One lane was held from `admitted_at` until `now`."""
+        held = max(0.0, now - admitted_at)
+        mean = self.mean_s
+        self.mean_s = held if mean is None else mean + self.ALPHA * (held - mean)
+
+    def wait_s(self, ahead: int, lanes: int) -> float:
+        """Seconds until one more ticket would start, with `ahead` queued before it."""
+        hold = self.DEFAULT_S if self.mean_s is None else self.mean_s
+        return (ahead + 1) / lanes * hold
+
+
 class _Pool:
     """The lanes and the queued tickets of one upstream."""
 
-    __slots__ = ("entered", "free", "hold_s", "lanes", "live", "queued", "rings", "running")
+    __slots__ = ("entered", "free", "hold", "lanes", "live", "queued", "rings", "running")
 
     def __init__(self, lanes: int) -> None:
         self.lanes = lanes
@@ -116,7 +138,7 @@ class _Pool:
         self.rings = tuple(OrderedDict[str, deque[Ticket]]() for _ in CLASSES)
         self.live = tuple(dict[str, int]() for _ in CLASSES)  # live tickets per client
         self.entered = tuple(OrderedDict[int, Ticket]() for _ in CLASSES)  # by entered_at
-        self.hold_s: float | None = None
+        self.hold = HoldTime()
 
     def join(self, ticket: Ticket, rank: int, at: float) -> None:
         ticket.rank, ticket.entered_at = rank, at
@@ -253,10 +275,7 @@ class FairQueue:
         del pool.running[ticket.id]
         heapq.heappush(pool.free, ticket.lane)
         ticket.state = TicketState.FINISHED
-        held = max(0.0, now - ticket.admitted_at)
-        pool.hold_s = (
-            held if pool.hold_s is None else pool.hold_s + _HOLD_ALPHA * (held - pool.hold_s)
-        )
+        pool.hold.add(ticket.admitted_at, now)
 
     def cancel(self, ticket: Ticket) -> None:
         """Remove a queued ticket; it will never be admitted."""
@@ -280,8 +299,7 @@ class FairQueue:
     def wait_estimate_s(self, upstream: str = DEFAULT_UPSTREAM) -> float:
         """Seconds until one more ticket would start, from the measured lane-hold time."""
         pool = self._pools[upstream]
-        hold = _DEFAULT_HOLD_S if pool.hold_s is None else pool.hold_s
-        return (len(pool.queued) + 1) / pool.lanes * hold
+        return pool.hold.wait_s(len(pool.queued), pool.lanes)
 
     def snapshot(self) -> QueueSnapshot:
         """The counters now; `by_class` counts queued tickets by requested priority."""
