@@ -7,7 +7,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import structlog
 
@@ -128,6 +128,19 @@ async def _run(
     started = time.monotonic()
     enabled = settings.progress if settings.progress is not None else _is_tty(progress_stream)
     async with _client(settings) as client:
+
+        def summary_of(done: Sequence[Outcome], **extra: Any) -> RunSummary:
+            return summarize(
+                done,
+                wall_s=time.monotonic() - started,
+                retries=client.retries,
+                skipped=skipped,
+                earlier_failed=earlier_failed,
+                input_errors=errors,
+                warnings=warnings,
+                **extra,
+            )
+
         before = await client.proxy_stats()
         extractor = Extractor(client, settings)
         with ProgressBar(len(jobs), enabled=enabled, stream=progress_stream) as bar:
@@ -150,16 +163,7 @@ async def _run(
                 ordered = await run_pool(jobs, handle, workers=settings.workers)
             except BaseException as exc:
                 stopped = isinstance(exc, asyncio.CancelledError | KeyboardInterrupt)
-                summary = summarize(
-                    outcomes,
-                    wall_s=time.monotonic() - started,
-                    retries=client.retries,
-                    skipped=skipped,
-                    earlier_failed=earlier_failed,
-                    input_errors=errors,
-                    warnings=warnings,
-                    interrupted=True,
-                )
+                summary = summary_of(outcomes, interrupted=True)
                 await asyncio.shield(
                     asyncio.to_thread(
                         store.finish_run,
@@ -170,16 +174,7 @@ async def _run(
                 )
                 raise
         after = await client.proxy_stats()
-    summary = summarize(
-        ordered,
-        wall_s=time.monotonic() - started,
-        retries=client.retries,
-        skipped=skipped,
-        earlier_failed=earlier_failed,
-        input_errors=errors,
-        warnings=warnings,
-        lanes=lane_report(before, after),
-    )
+    summary = summary_of(ordered, lanes=lane_report(before, after))
     status = "ok" if summary.all_ok else "partial"
     await asyncio.to_thread(store.finish_run, run_id, status, summary.as_dict())
     return summary
