@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from proxy.config import FileSettings
 from proxy.upstream_specs import PinSpec, UpstreamSpec, http_url, model_key
 
-__all__ = ["Priority", "ProxySettings", "is_loopback_host", "split_listen"]
+__all__ = ["ListenAddress", "Priority", "ProxySettings", "is_loopback_host", "split_listen"]
 
 Priority = Literal["interactive", "normal", "batch"]
 
@@ -22,6 +22,15 @@ def split_listen(listen: str) -> tuple[str, int]:
     if not sep or not port.isdigit():
         raise ValueError(f"expected HOST:PORT, got {listen!r}")
     return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def _parsed_listen(value: str) -> str:
+    split_listen(value)
+    return value
+
+
+ListenAddress = Annotated[str, AfterValidator(_parsed_listen)]
+"""A `HOST:PORT` bind address, checked when the settings load."""
 
 
 def is_loopback_host(host: str) -> bool:
@@ -40,7 +49,9 @@ class ProxySettings(FileSettings):
     model_config = SettingsConfigDict(env_prefix="LANES_", extra="forbid", validate_default=True)
     config_section: ClassVar[str] = "serve"
 
-    listen: str = Field("127.0.0.1:11435", description="address the proxy binds, HOST:PORT")
+    listen: ListenAddress = Field(
+        "127.0.0.1:11435", description="address the proxy binds, HOST:PORT"
+    )
     upstream: str = Field("http://127.0.0.1:11434", description="the Ollama server's URL")
     lanes: int = Field(1, ge=1, le=256, description="inference requests sent upstream at once")
     max_queue: int = Field(1024, ge=0, description="requests waiting beyond this get 503")
@@ -112,12 +123,6 @@ class ProxySettings(FileSettings):
         if self.upstreams:
             return list(self.upstreams)
         return [UpstreamSpec(name="default", url=self.upstream, lanes=self.lanes)]
-
-    @field_validator("listen")
-    @classmethod
-    def _listen_parses(cls, value: str) -> str:
-        split_listen(value)
-        return value
 
     @model_validator(mode="after")
     def _non_loopback_needs_token(self) -> ProxySettings:

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from proxy.config import FileSettings
-from proxy.settings import split_listen
+from proxy.settings import ListenAddress
 
 __all__ = [
     "DEFAULT_MODELS",
@@ -215,7 +215,9 @@ class SimulatorSettings(FileSettings):
     )
     config_section: ClassVar[str] = "simulate"
 
-    listen: str = Field("127.0.0.1:11434", description="address the simulator binds, HOST:PORT")
+    listen: ListenAddress = Field(
+        "127.0.0.1:11434", description="address the simulator binds, HOST:PORT"
+    )
     lanes: int = Field(
         default_factory=lambda: max(1, _env_int("OLLAMA_NUM_PARALLEL", 1)),
         ge=1,
@@ -274,12 +276,6 @@ class SimulatorSettings(FileSettings):
             value = [v for v in value if not isinstance(v, str) or v.strip()]
         if isinstance(value, list):
             return [_with_defaults(parse_model_spec(v)) if isinstance(v, str) else v for v in value]
-        return value
-
-    @field_validator("listen")
-    @classmethod
-    def _listen_parses(cls, value: str) -> str:
-        split_listen(value)
         return value
 
     @model_validator(mode="after")
