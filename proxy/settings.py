@@ -11,7 +11,14 @@ from pydantic_settings import SettingsConfigDict
 from proxy.config import FileSettings
 from proxy.upstream_specs import PinSpec, UpstreamSpec, http_url, model_key
 
-__all__ = ["ListenAddress", "Priority", "ProxySettings", "is_loopback_host", "split_listen"]
+__all__ = [
+    "ListenAddress",
+    "Priority",
+    "ProxySettings",
+    "connect_url",
+    "is_loopback_host",
+    "split_listen",
+]
 
 Priority = Literal["interactive", "normal", "batch"]
 
@@ -22,6 +29,17 @@ def split_listen(listen: str) -> tuple[str, int]:
     if not sep or not port.isdigit():
         raise ValueError(f"expected HOST:PORT, got {listen!r}")
     return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def connect_url(listen: str) -> str:
+    """The base URL a local client uses to reach a server bound to `listen`."""
+    host, port = split_listen(listen)
+    if host in ("0.0.0.0", ""):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
 
 
 def _parsed_listen(value: str) -> str:

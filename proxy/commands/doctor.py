@@ -16,7 +16,7 @@ from proxy.doctor import Finding, diagnose
 from proxy.host import Host, find_lanes_exe
 from proxy.platform_facts import config_table
 from proxy.service import OLLAMA_ADDRESS, PROXY_ADDRESS
-from proxy.settings import split_listen
+from proxy.settings import connect_url
 from proxy.status import ExitStatus
 
 __all__ = ["default_urls", "register", "render", "run_doctor"]
@@ -26,15 +26,9 @@ _MARKS = {"ok": "ok  ", "warn": "warn", "fail": "FAIL"}
 
 def _url_of(listen: str) -> str:
     try:
-        host, port = split_listen(listen)
+        return connect_url(listen)
     except ValueError:
-        host, port = split_listen(PROXY_ADDRESS)
-    if host in ("0.0.0.0", ""):
-        host = "127.0.0.1"
-    elif host == "::":
-        host = "::1"
-    shown = f"[{host}]" if ":" in host else host
-    return f"http://{shown}:{port}"
+        return connect_url(PROXY_ADDRESS)
 
 
 def default_urls(host: Host) -> tuple[str, str]:

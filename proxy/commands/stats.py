@@ -17,7 +17,7 @@ from rich.text import Text
 
 from proxy.config import CONFIG_ENV, SettingsError, load_settings
 from proxy.probe import ProbeError, fetch_stats
-from proxy.settings import ProxySettings, split_listen
+from proxy.settings import ProxySettings, connect_url
 from proxy.status import ExitStatus
 
 __all__ = ["print_stats", "register", "render_tables", "show_stats"]
@@ -120,9 +120,7 @@ def _target(args: argparse.Namespace) -> tuple[str, str | None]:
     token = settings.auth_token.get_secret_value() if settings.auth_token else None
     if args.url:
         return args.url, token
-    host, port = split_listen(settings.listen)
-    host = "127.0.0.1" if host in ("0.0.0.0", "") else ("::1" if host == "::" else host)
-    return f"http://{'[' + host + ']' if ':' in host else host}:{port}", token
+    return connect_url(settings.listen), token
 
 
 def _stats(args: argparse.Namespace) -> ExitStatus:
