@@ -23,8 +23,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from proxy.app import create_app as create_proxy
 from proxy.log import configure_logging
+from proxy.relay.app import create_app as create_proxy
 from proxy.settings import ProxySettings
 from proxy.simulator.app import create_app as create_simulator
 from proxy.simulator.settings import SimulatorSettings

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from proxy.errors import BadRequest
-from proxy.scheduler import CLASSES
+from proxy.lanes.ring import CLASSES
 
 __all__ = [
     "INFERENCE_PATHS",

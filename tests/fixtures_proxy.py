@@ -9,10 +9,10 @@ import pytest
 from aiohttp.test_utils import TestServer
 from pytest_aiohttp import AiohttpServer
 
-from proxy.app import GATE, create_app
-from proxy.gate import LaneGate
-from proxy.recorder import Recorder
+from proxy.relay.app import GATE, create_app
+from proxy.relay.gate import LaneGate
 from proxy.settings import ProxySettings
+from proxy.stats.recorder import Recorder
 
 __all__ = ["ProxyFactory", "gate_of", "proxy_settings"]
 

@@ -15,10 +15,10 @@ from typing import Any, TextIO
 import aiohttp
 from rich.console import Console
 
-from proxy.app import create_app
 from proxy.commands.stats import show_stats
 from proxy.listener import Listener, start_app
 from proxy.log import configure_logging
+from proxy.relay.app import create_app
 from proxy.settings import ProxySettings
 from proxy.simulator.server import start
 from proxy.simulator.settings import SimulatorSettings

@@ -10,12 +10,12 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from proxy.checkup import gather_doctor_facts
 from proxy.commands.install import make_target
-from proxy.doctor import Finding, diagnose
-from proxy.host import Host, find_lanes_exe
-from proxy.platform_facts import config_table
-from proxy.service import OLLAMA_ADDRESS, PROXY_ADDRESS
+from proxy.install.checkup import gather_doctor_facts
+from proxy.install.doctor import Finding, diagnose
+from proxy.install.machine import Host, find_lanes_exe
+from proxy.install.platform_facts import config_table
+from proxy.install.service import OLLAMA_ADDRESS, PROXY_ADDRESS
 from proxy.settings import connect_url
 from proxy.status import ExitStatus
 

@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from proxy.checkup import wait_ready
-from proxy.host import Host, find_lanes_exe
-from proxy.platform_facts import config_table, installer_situation, proxy_token
-from proxy.service import (
+from proxy.install.checkup import wait_ready
+from proxy.install.machine import Host, find_lanes_exe
+from proxy.install.platform_facts import config_table, installer_situation, proxy_token
+from proxy.install.service import (
     Action,
     InstallOptions,
     MakeDir,
@@ -26,7 +26,7 @@ from proxy.service import (
     addresses,
     shell_line,
 )
-from proxy.service_plan import Plan, plan_install, plan_uninstall
+from proxy.install.service_plan import Plan, plan_install, plan_uninstall
 from proxy.settings import ProxySettings
 from proxy.status import ExitStatus
 

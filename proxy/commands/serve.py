@@ -76,6 +76,6 @@ def _run(args: argparse.Namespace) -> int:
         overrides["client_priorities"] = dict(pairs)
     config = args.config or (Path(os.environ[CONFIG_ENV]) if os.environ.get(CONFIG_ENV) else None)
     settings = load_settings(ProxySettings, overrides, config_file=config)
-    from proxy.server import serve  # imported late: `lanes --help` stays light
+    from proxy.relay.server import serve  # imported late: `lanes --help` stays light
 
     return serve(settings)

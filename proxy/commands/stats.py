@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from proxy.config import CONFIG_ENV, SettingsError, load_settings
-from proxy.probe import ProbeError, fetch_stats
+from proxy.ollama_state import ProbeError, fetch_stats
 from proxy.settings import ProxySettings, connect_url
 from proxy.status import ExitStatus
 
@@ -129,7 +129,7 @@ def _stats(args: argparse.Namespace) -> ExitStatus:
 
 
 def _top(args: argparse.Namespace) -> ExitStatus:
-    from proxy.top import run_top  # imported late: `lanes --help` stays light
+    from proxy.stats.top import run_top  # imported late: `lanes --help` stays light
 
     url, token = _target(args)
     asyncio.run(run_top(url, token=token))

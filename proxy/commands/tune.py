@@ -15,10 +15,8 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from proxy.config import CONFIG_ENV, SettingsError, default_config_path, load_settings
-from proxy.kv_cache import default_num_parallel, kv_bytes_per_token
-from proxy.settings import ProxySettings
-from proxy.status import ExitStatus
-from proxy.tune import (
+from proxy.install.kv_cache import default_num_parallel, kv_bytes_per_token
+from proxy.install.tune import (
     StepResult,
     choose_knee,
     format_bytes,
@@ -29,6 +27,8 @@ from proxy.tune import (
     set_toml_key,
     sweep_plan,
 )
+from proxy.settings import ProxySettings
+from proxy.status import ExitStatus
 
 __all__ = ["register", "representative_request", "sweep"]
 
@@ -166,8 +166,8 @@ def _ollama_env(ollama: str, version: str) -> tuple[dict[str, str], str]:
     """Ollama's OLLAMA_* variables (empty when unreadable) and what we could tell."""
     if version.endswith("-sim"):
         return {}, "simulated Ollama: its slots come from `lanes simulate --lanes`"
-    from proxy.host import Host
-    from proxy.platform_facts import ollama_environment, port_listeners
+    from proxy.install.machine import Host
+    from proxy.install.platform_facts import ollama_environment, port_listeners
 
     host = Host.current()
     found = port_listeners(host, urlsplit(ollama).port or 11434)

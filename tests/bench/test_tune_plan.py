@@ -6,7 +6,7 @@ import tomllib
 
 import pytest
 
-from proxy.tune import (
+from proxy.install.tune import (
     StepResult,
     choose_knee,
     format_bytes,

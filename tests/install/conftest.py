@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from proxy.host import Host
+from proxy.install.machine import Host
 
 FAKE_NAMES = ("launchctl", "systemctl", "open", "osascript", "brew", "pgrep", "lsof", "lanes")
 

@@ -6,7 +6,7 @@ import tomllib
 
 import pytest
 
-from proxy.config_edit import MANAGED_MARK, install_config, restore_config
+from proxy.install.config_edit import MANAGED_MARK, install_config, restore_config
 
 VALUES: dict[str, str | int] = {
     "lanes": 4,

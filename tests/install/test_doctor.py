@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from proxy.doctor import Finding, diagnose
-from proxy.doctor_facts import (
+from proxy.install.doctor import Finding, diagnose
+from proxy.install.doctor_facts import (
     DoctorFacts,
     InstalledService,
     Listener,

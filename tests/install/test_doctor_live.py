@@ -24,9 +24,9 @@ from pathlib import Path
 import pytest
 
 from proxy import __version__
-from proxy.checkup import wait_ready
 from proxy.commands.doctor import doctor
-from proxy.host import Host
+from proxy.install.checkup import wait_ready
+from proxy.install.machine import Host
 from tests.fixtures_proxy import ProxyFactory
 from tests.fixtures_sim import SimulatorFactory, base_url
 from tests.install.conftest import Fakes

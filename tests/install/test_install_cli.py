@@ -22,8 +22,8 @@ from proxy.commands.install import (
     run_install,
     run_uninstall,
 )
-from proxy.host import find_lanes_exe
-from proxy.service import render_proxy_plist
+from proxy.install.machine import find_lanes_exe
+from proxy.install.service import render_proxy_plist
 from tests.install.conftest import Fakes
 
 BREW_LIST = (

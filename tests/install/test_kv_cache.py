@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from proxy.kv_cache import default_num_parallel, kv_bytes_per_token
+from proxy.install.kv_cache import default_num_parallel, kv_bytes_per_token
 
 LLAMA_8B: dict[str, object] = {
     "general.architecture": "llama",

@@ -14,14 +14,14 @@ import pytest
 
 from proxy.__main__ import build_parser
 from proxy.commands.doctor import default_urls, doctor
-from proxy.host import Host, find_lanes_exe
-from proxy.platform_facts import (
+from proxy.install.machine import Host, find_lanes_exe
+from proxy.install.platform_facts import (
     brew_plist_env,
     detect_launch,
     installed_service,
     ollama_environment,
 )
-from proxy.service import Target
+from proxy.install.service import Target
 from tests.fixtures_proxy import ProxyFactory
 from tests.fixtures_sim import SimulatorFactory, base_url
 from tests.install.conftest import Fakes

@@ -9,11 +9,11 @@ import sys
 from pathlib import Path
 
 PURE = (
-    "proxy.service",
-    "proxy.service_plan",
-    "proxy.config_edit",
-    "proxy.doctor",
-    "proxy.kv_cache",
+    "proxy.install.service",
+    "proxy.install.service_plan",
+    "proxy.install.config_edit",
+    "proxy.install.doctor",
+    "proxy.install.kv_cache",
 )
 IO_MODULES = {"aiohttp", "asyncio", "subprocess", "socket", "urllib.request", "shutil"}
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import plistlib
 from pathlib import Path
 
-from proxy.service import InstallOptions, Target, WriteFile, shell_line
-from proxy.service_plan import Launch, Situation, plan_install
+from proxy.install.service import InstallOptions, Target, WriteFile, shell_line
+from proxy.install.service_plan import Launch, Situation, plan_install
 
 REPO = Path(__file__).resolve().parents[2]
 OPTIONS = InstallOptions(lanes=4)

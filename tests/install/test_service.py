@@ -5,7 +5,7 @@ from __future__ import annotations
 import plistlib
 from pathlib import Path
 
-from proxy.service import (
+from proxy.install.service import (
     ENV_LABEL,
     PROXY_LABEL,
     InstallOptions,

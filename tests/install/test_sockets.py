@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from proxy.sockets import (
+from proxy.install.sockets import (
     ProcSocket,
     listening_sockets,
     parse_lsof,

@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from proxy.binding import BindingQueue, Bound
-from proxy.placement import Host
-from proxy.scheduler import FairQueue, QueueFull, SchedulerError, Ticket, TicketState
+from proxy.lanes.placement import Host
+from proxy.lanes.queue import BindingQueue, Bound
+from proxy.lanes.ring import FairQueue, QueueFull, SchedulerError, Ticket, TicketState
 
 A, B = "a:latest", "b:latest"
 
@@ -199,7 +199,15 @@ class TestCost:
 
 
 @pytest.mark.parametrize(
-    "module", ["binding", "placement", "health", "merge", "pinning", "upstream_specs"]
+    "module",
+    [
+        "lanes.queue",
+        "lanes.placement",
+        "relay.health",
+        "relay.merge",
+        "relay.pinning",
+        "upstream_specs",
+    ],
 )
 def test_policy_modules_import_no_io(module: str) -> None:
     code = f"import sys, proxy.{module}; print(sorted({{'asyncio', 'aiohttp'}} & set(sys.modules)))"

@@ -7,8 +7,8 @@ import asyncio
 import pytest
 
 from proxy import errors
-from proxy.gate import LaneGate
-from proxy.scheduler import FairQueue
+from proxy.lanes.ring import FairQueue
+from proxy.relay.gate import LaneGate
 
 
 def make(lanes: int = 1, *, max_queue: int = 100, **max_wait: float | None) -> LaneGate:

@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from proxy.app import GATE, create_app
+from proxy.relay.app import GATE, create_app
 from tests.fixtures_proxy import ProxyFactory, gate_of, proxy_settings
 from tests.fixtures_sim import SimulatorFactory
 from tests.proxy.support import MODEL, RecordingRecorder, base_url, eventually, sim_model_stats

@@ -11,8 +11,8 @@ import aiohttp
 from aiohttp.test_utils import TestServer
 from pytest_aiohttp import AiohttpServer
 
-from proxy.app import GATE
-from proxy.binding import BindingQueue
+from proxy.lanes.queue import BindingQueue
+from proxy.relay.app import GATE
 from proxy.simulator.app import create_app as create_sim
 from tests.fixtures_proxy import ProxyFactory
 from tests.fixtures_sim import SimulatorFactory, base_url, sim_settings, sim_stats

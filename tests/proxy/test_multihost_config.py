@@ -10,8 +10,8 @@ import pytest
 
 from proxy.commands import serve
 from proxy.config import SettingsError, load_settings
-from proxy.merge import merge
-from proxy.pinning import pin_body
+from proxy.relay.merge import merge
+from proxy.relay.pinning import pin_body
 from proxy.settings import ProxySettings
 from proxy.upstream_specs import PinSpec, UpstreamSpec, model_key, resolve_lanes
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from proxy import headers
 from proxy.errors import BadRequest
 from proxy.ollama import client_key, error_body, is_inference, parse_request, priority_of
+from proxy.relay import headers
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from proxy.health import Breaker
-from proxy.placement import Host, choose, holders
+from proxy.lanes.placement import Host, choose, holders
+from proxy.relay.health import Breaker
 
 M, N = "llama3.2:latest", "qwen2.5:7b-instruct"
 

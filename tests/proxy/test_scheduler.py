@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from proxy.scheduler import (
+from proxy.lanes.ring import (
     FairQueue,
     QueueFull,
     QueueSnapshot,
@@ -325,7 +325,7 @@ class TestSnapshot:
         assert (queue.depth, queue.busy) == (0, 0)
 
 
-@pytest.mark.parametrize("module", ["scheduler", "ollama", "headers", "errors"])
+@pytest.mark.parametrize("module", ["lanes.ring", "ollama", "relay.headers", "errors"])
 def test_pure_module_imports_no_io(module: str) -> None:
     """The scheduler and the request knowledge are pure: importing them loads no asyncio."""
     code = f"import sys, proxy.{module}; print(sorted({{'asyncio', 'aiohttp'}} & set(sys.modules)))"

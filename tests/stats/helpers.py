@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from proxy.scheduler import QueueSnapshot
-from proxy.stats import Stats
+from proxy.lanes.ring import QueueSnapshot
+from proxy.stats.ledger import Stats
 
 __all__ = ["Clock", "final_line", "make_stats", "ndjson_body", "run_request", "snapshot"]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from proxy.stats_chunks import FinalMetrics, StreamTally, parse_final
+from proxy.stats.chunks import FinalMetrics, StreamTally, parse_final
 from tests.stats.helpers import final_line, ndjson_body
 
 

@@ -12,8 +12,8 @@ from rich.console import Console
 
 from proxy.__main__ import main
 from proxy.commands.stats import show_stats
+from proxy.stats.top import run_top
 from proxy.status import ExitStatus
-from proxy.top import run_top
 from tests.fixtures_proxy import ProxyFactory
 from tests.fixtures_sim import SimulatorFactory, base_url
 

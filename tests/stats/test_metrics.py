@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from proxy.metrics import Metrics
-from proxy.stats import Stats
+from proxy.stats.ledger import Stats
+from proxy.stats.metrics import Metrics
 from tests.stats.helpers import Clock, final_line, make_stats, ndjson_body, run_request, snapshot
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]

@@ -13,9 +13,9 @@ from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
-from proxy.scheduler import FairQueue
-from proxy.stats_view import StatsView
-from proxy.warnings import HINTS
+from proxy.lanes.ring import FairQueue
+from proxy.stats.schema import StatsView
+from proxy.stats.warnings import HINTS
 from tests.stats.helpers import Clock, make_stats
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -119,7 +119,12 @@ class TestSchema:
 
 def test_pure_modules_do_not_import_aiohttp() -> None:
     """Aggregation, the view and the metrics rendering stay free of aiohttp."""
-    modules = ["proxy.stats", "proxy.stats_view", "proxy.metrics", "proxy.warnings"]
+    modules = [
+        "proxy.stats.ledger",
+        "proxy.stats.schema",
+        "proxy.stats.metrics",
+        "proxy.stats.warnings",
+    ]
     code = f"import sys; import {', '.join(modules)}; print('aiohttp' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from proxy.recorder import Recorder
-from proxy.stats import OTHER, Stats
+from proxy.stats.ledger import OTHER, Stats
+from proxy.stats.recorder import Recorder
 from tests.stats.helpers import Clock, final_line, make_stats, ndjson_body, run_request, snapshot
 
 

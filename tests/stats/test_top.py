@@ -10,7 +10,7 @@ from typing import Any
 
 from rich.console import Console
 
-from proxy.top import bar, render_frame
+from proxy.stats.top import bar, render_frame
 
 DATA = Path(__file__).parent / "data"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from proxy.stats_view import LoadedModel
-from proxy.warnings import HINTS, IdleWatch, changed_options, is_truncated
+from proxy.stats.schema import LoadedModel
+from proxy.stats.warnings import HINTS, IdleWatch, changed_options, is_truncated
 from tests.stats.helpers import Clock, final_line, make_stats, ndjson_body, run_request, snapshot
 
 

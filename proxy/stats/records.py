@@ -9,7 +9,7 @@ from typing import ParamSpec, Protocol
 
 import structlog
 
-from proxy.stats_chunks import StreamTally
+from proxy.stats.chunks import StreamTally
 
 __all__ = ["Finished", "Keyed", "QueueState", "Request", "guarded"]
 

@@ -12,20 +12,20 @@ import aiohttp
 import structlog
 
 from proxy import errors
-from proxy.binding import BindingQueue
-from proxy.gate import LaneGate
-from proxy.health import Breaker
-from proxy.merge import merge
-from proxy.pinning import pin_body
-from proxy.placement import Host
+from proxy.lanes.placement import Host
+from proxy.lanes.queue import BindingQueue
+from proxy.relay.gate import LaneGate
+from proxy.relay.health import Breaker
+from proxy.relay.merge import merge
+from proxy.relay.pinning import pin_body
+from proxy.relay.upstream import Upstream
 from proxy.settings import ProxySettings
-from proxy.stats_view import PinView, UpstreamsRow
-from proxy.upstream import Upstream
+from proxy.stats.schema import PinView, UpstreamsRow
 from proxy.upstream_specs import UpstreamSpec, resolve_lanes
 
 __all__ = ["Router", "build_hosts"]
 
-log = structlog.get_logger("proxy.router")
+log = structlog.get_logger("proxy.relay.router")
 _TICK_S = 0.25  # how often breaker timeouts are applied
 _CHECK_TIMEOUT_S = 5.0
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
 
-from proxy.doctor_facts import DoctorFacts, Listener
-from proxy.kv_cache import default_num_parallel, kv_bytes_per_token
+from proxy.install.doctor_facts import DoctorFacts, Listener
+from proxy.install.kv_cache import default_num_parallel, kv_bytes_per_token
 
 __all__ = ["Finding", "diagnose"]
 

@@ -9,15 +9,16 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from proxy import errors, headers
-from proxy.gate import LaneGate, Lease
-from proxy.merge import MERGED_PATHS
-from proxy.middleware import EXCHANGE, Exchange
+from proxy import errors
 from proxy.ollama import RequestFacts, is_inference, parse_request, priority_of
-from proxy.recorder import NullRecorder, Recorder
-from proxy.router import Router
+from proxy.relay import headers
+from proxy.relay.gate import LaneGate, Lease
+from proxy.relay.merge import MERGED_PATHS
+from proxy.relay.middleware import EXCHANGE, Exchange
+from proxy.relay.router import Router
+from proxy.relay.upstream import Body, Relayed
 from proxy.settings import ProxySettings
-from proxy.upstream import Body, Relayed
+from proxy.stats.recorder import NullRecorder, Recorder
 from proxy.upstream_specs import model_key
 
 __all__ = ["MANAGEMENT_PATHS", "ProxyHandler"]

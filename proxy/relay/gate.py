@@ -10,8 +10,8 @@ from types import TracebackType
 from typing import Any
 
 from proxy import errors
-from proxy.binding import BindingQueue
-from proxy.scheduler import (
+from proxy.lanes.queue import BindingQueue
+from proxy.lanes.ring import (
     DEFAULT_UPSTREAM,
     FairQueue,
     QueueFull,

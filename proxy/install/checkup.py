@@ -10,16 +10,16 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from proxy import __version__
-from proxy.doctor_facts import DoctorFacts, LoadedModel, OllamaProbe, ProxyProbe
-from proxy.host import Host
-from proxy.platform_facts import (
+from proxy.install.doctor_facts import DoctorFacts, LoadedModel, OllamaProbe, ProxyProbe
+from proxy.install.machine import Host
+from proxy.install.platform_facts import (
     brew_plist_env,
     installed_service,
     ollama_environment,
     port_listeners,
     proxy_token,
 )
-from proxy.service import Target
+from proxy.install.service import Target
 
 __all__ = ["gather_doctor_facts", "probe_ollama", "probe_proxy", "wait_ready"]
 

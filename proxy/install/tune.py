@@ -1,6 +1,6 @@
 """Pure parts of `lanes tune`: the sweep plan, the knee, KV memory, the table and the chart.
 
-KV bytes per token come from `proxy.kv_cache`, shared with `lanes doctor`.
+KV bytes per token come from `proxy.install.kv_cache`, shared with `lanes doctor`.
 """
 
 from __future__ import annotations

@@ -9,15 +9,15 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
-from proxy import observe
-from proxy.binding import BindingQueue
-from proxy.gate import LaneGate
-from proxy.handlers import ProxyHandler
-from proxy.middleware import exchange_middleware
-from proxy.recorder import Recorder
-from proxy.router import Router, build_hosts
+from proxy.lanes.queue import BindingQueue
+from proxy.relay import observe
+from proxy.relay.gate import LaneGate
+from proxy.relay.handlers import ProxyHandler
+from proxy.relay.middleware import exchange_middleware
+from proxy.relay.router import Router, build_hosts
+from proxy.relay.upstream import open_session
 from proxy.settings import ProxySettings
-from proxy.upstream import open_session
+from proxy.stats.recorder import Recorder
 
 __all__ = ["GATE", "RECORDER", "ROUTER", "SESSION", "SETTINGS", "create_app", "make_gate"]
 

@@ -9,11 +9,11 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from proxy.doctor_facts import InstalledService, Listener
-from proxy.host import Host
-from proxy.service import ENV_LABEL, PROXY_LABEL, UNIT_NAME, Target
-from proxy.service_plan import BREW_LABEL, Launch, Situation
-from proxy.sockets import listening_sockets, parse_lsof, process_name, socket_owners
+from proxy.install.doctor_facts import InstalledService, Listener
+from proxy.install.machine import Host
+from proxy.install.service import ENV_LABEL, PROXY_LABEL, UNIT_NAME, Target
+from proxy.install.service_plan import BREW_LABEL, Launch, Situation
+from proxy.install.sockets import listening_sockets, parse_lsof, process_name, socket_owners
 
 __all__ = [
     "brew_plist_env",

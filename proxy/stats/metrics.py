@@ -8,8 +8,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram,
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from proxy.stats_records import Finished
-from proxy.stats_view import Breakdown, StatsView
+from proxy.stats.records import Finished
+from proxy.stats.schema import Breakdown, StatsView
 
 __all__ = ["CONTENT_TYPE_LATEST", "Metrics", "ViewCollector"]
 

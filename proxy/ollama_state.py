@@ -6,7 +6,7 @@ from typing import Any
 
 import aiohttp
 
-from proxy.stats_view import LoadedModel
+from proxy.stats.schema import LoadedModel
 
 __all__ = ["ProbeError", "fetch_stats", "get_json", "parse_ps", "upstream_facts"]
 

@@ -20,8 +20,8 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from proxy.placement import Host, choose
-from proxy.scheduler import (
+from proxy.lanes.placement import Host, choose
+from proxy.lanes.ring import (
     _RANK,
     CLASSES,
     HoldTime,

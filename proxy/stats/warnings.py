@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from proxy.stats_chunks import FinalMetrics
-from proxy.stats_view import WarningView
+from proxy.stats.chunks import FinalMetrics
+from proxy.stats.schema import WarningView
 
 __all__ = [
     "HINTS",

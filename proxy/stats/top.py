@@ -16,7 +16,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from proxy.probe import ProbeError, fetch_stats
+from proxy.ollama_state import ProbeError, fetch_stats
 
 __all__ = ["bar", "render_frame", "run_top"]
 

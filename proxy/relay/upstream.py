@@ -11,13 +11,14 @@ import structlog
 from aiohttp import web
 from yarl import URL
 
-from proxy import errors, headers
+from proxy import errors
 from proxy.ollama import error_body
+from proxy.relay import headers
 from proxy.settings import ProxySettings
 
 __all__ = ["Relayed", "Upstream", "open_session"]
 
-log = structlog.get_logger("proxy.upstream")
+log = structlog.get_logger("proxy.relay.upstream")
 
 Body = bytes | aiohttp.StreamReader | None
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from proxy.config_edit import install_config, restore_config
-from proxy.service import (
+from proxy.install.config_edit import install_config, restore_config
+from proxy.install.service import (
     ENV_LABEL,
     PROXY_LABEL,
     UNIT_NAME,

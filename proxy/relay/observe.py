@@ -11,21 +11,21 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from proxy.metrics import CONTENT_TYPE_LATEST, Metrics
-from proxy.probe import ProbeError, upstream_facts
+from proxy.ollama_state import ProbeError, upstream_facts
 from proxy.settings import ProxySettings
-from proxy.stats import Stats
-from proxy.stats_records import QueueState
-from proxy.stats_view import StatsView
+from proxy.stats.ledger import Stats
+from proxy.stats.metrics import CONTENT_TYPE_LATEST, Metrics
+from proxy.stats.records import QueueState
+from proxy.stats.schema import StatsView
 
 if TYPE_CHECKING:
-    from proxy.router import Router
+    from proxy.relay.router import Router
 
 __all__ = ["METRICS", "STATS", "QueueSource", "install", "router_sections"]
 
 STATS = web.AppKey("lanes_stats", Stats)
 METRICS = web.AppKey("lanes_metrics", Metrics)
-_log = structlog.get_logger("proxy.observe")
+_log = structlog.get_logger("proxy.relay.observe")
 _TICK_S = 0.5  # how often the background task checks the queue for idle lanes
 
 

@@ -18,14 +18,14 @@ import signal
 import structlog
 from aiohttp import web
 
-from proxy.app import GATE, create_app
 from proxy.log import configure_logging
+from proxy.relay.app import GATE, create_app
 from proxy.settings import ProxySettings, split_listen
 from proxy.status import ExitStatus
 
 __all__ = ["HANDLED_SIGNALS", "run", "serve"]
 
-log = structlog.get_logger("proxy.server")
+log = structlog.get_logger("proxy.relay.server")
 
 HANDLED_SIGNALS = (
     signal.SIGINT,  # Ctrl-C in a terminal

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from proxy import __version__
-from proxy.stats_view import (
+from proxy.stats.schema import (
     Breakdown,
     CountersView,
     LaneRow,
@@ -18,11 +18,11 @@ from proxy.stats_view import (
     UpstreamView,
     UtilizationView,
 )
-from proxy.stats_window import SampleWindow, nearest_rank
+from proxy.stats.windows import SampleWindow, nearest_rank
 
 if TYPE_CHECKING:
-    from proxy.stats import Stats
-    from proxy.stats_records import Keyed, QueueState
+    from proxy.stats.ledger import Stats
+    from proxy.stats.records import Keyed, QueueState
 
 __all__ = ["TOP_CLIENTS", "build_view"]
 

@@ -6,12 +6,12 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
-from proxy.stats_chunks import FinalMetrics, StreamTally
-from proxy.stats_records import Finished, Keyed, QueueState, Request, guarded
-from proxy.stats_report import build_view
-from proxy.stats_view import LoadedModel, StatsView
-from proxy.stats_window import SampleWindow, SecondBuckets
-from proxy.warnings import LOAD_OPTIONS, IdleWatch, RequestFacts, WarningBook, final_warnings
+from proxy.stats.chunks import FinalMetrics, StreamTally
+from proxy.stats.records import Finished, Keyed, QueueState, Request, guarded
+from proxy.stats.schema import LoadedModel, StatsView
+from proxy.stats.view import build_view
+from proxy.stats.warnings import LOAD_OPTIONS, IdleWatch, RequestFacts, WarningBook, final_warnings
+from proxy.stats.windows import SampleWindow, SecondBuckets
 
 __all__ = ["OTHER", "Stats"]
 

@@ -11,8 +11,9 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from proxy import errors, headers
+from proxy import errors
 from proxy.ollama import client_key, error_body
+from proxy.relay import headers
 from proxy.settings import ProxySettings
 
 __all__ = ["EXCHANGE", "Exchange", "error_response", "exchange_middleware"]

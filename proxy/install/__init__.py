@@ -1,0 +1,1 @@
+"""Fitting the machine: launchd and systemd plans, platform facts, doctor, tune, config edits."""

@@ -1,0 +1,1 @@
+"""The request path: middleware, classification, the lane gate, the router, the upstream."""
