@@ -1,4 +1,4 @@
-"""Pure Ollama knowledge: which paths take a lane, who and how urgent a request is, error bodies."""
+"""Pure Ollama knowledge: which paths take a lane, error bodies, the records its answers hold."""
 
 from __future__ import annotations
 
@@ -7,17 +7,25 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 from proxy.errors import BadRequest
 from proxy.lanes.ring import CLASSES
 
 __all__ = [
     "INFERENCE_PATHS",
+    "InstalledModel",
+    "LoadedModel",
+    "ModelFacts",
     "RequestFacts",
     "client_key",
     "error_body",
     "is_inference",
     "is_openai",
+    "parse_ps",
     "parse_request",
+    "parse_show",
+    "parse_tags",
     "priority_of",
 ]
 
@@ -108,3 +116,84 @@ def error_body(path: str, status: int, message: str) -> bytes:
     kind = _OPENAI_TYPES.get(status, "api_error")
     envelope = {"error": {"message": message, "type": kind, "param": None, "code": None}}
     return json.dumps(envelope, separators=_COMPACT).encode()
+
+
+class LoadedModel(BaseModel):
+    """One entry of `/api/ps`: a model loaded on one Ollama host."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    context_length: int | None
+    size_vram_bytes: int | None
+    expires_at: str | None
+    size_bytes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InstalledModel:
+    """One entry of `/api/tags`: a model installed on one Ollama host."""
+
+    name: str
+    digest: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelFacts:
+    """What `/api/show` tells about one model."""
+
+    name: str
+    capabilities: tuple[str, ...] = ()
+    architecture: str | None = None
+    model_info: Mapping[str, object] = field(default_factory=dict)
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _entries(doc: Any) -> list[dict[str, Any]]:
+    models = doc.get("models") if isinstance(doc, dict) else None
+    return [
+        m
+        for m in (models if isinstance(models, list) else [])
+        if isinstance(m, dict) and isinstance(m.get("name"), str)
+    ]
+
+
+def parse_ps(doc: Any) -> list[LoadedModel]:
+    """The loaded models of an `/api/ps` answer; odd entries are skipped."""
+    return [
+        LoadedModel(
+            name=entry["name"],
+            context_length=_int(entry.get("context_length")),
+            size_vram_bytes=_int(entry.get("size_vram")),
+            expires_at=entry["expires_at"] if isinstance(entry.get("expires_at"), str) else None,
+            size_bytes=_int(entry.get("size")),
+        )
+        for entry in _entries(doc)
+    ]
+
+
+def parse_tags(doc: Any) -> list[InstalledModel]:
+    """The installed models of an `/api/tags` answer; odd entries are skipped."""
+    return [
+        InstalledModel(name=entry["name"], digest=str(entry.get("digest") or ""))
+        for entry in _entries(doc)
+    ]
+
+
+def parse_show(name: str, doc: Any) -> ModelFacts:
+    """The capabilities and architecture of an `/api/show` answer."""
+    if not isinstance(doc, dict):
+        return ModelFacts(name)
+    caps = doc.get("capabilities")
+    info = doc.get("model_info")
+    info = dict(info) if isinstance(info, dict) else {}
+    arch = info.get("general.architecture")
+    return ModelFacts(
+        name=name,
+        capabilities=tuple(c for c in caps if isinstance(c, str)) if isinstance(caps, list) else (),
+        architecture=arch if isinstance(arch, str) else None,
+        model_info=info,
+    )

@@ -1,84 +1,144 @@
-"""A small read-only HTTP client: Ollama's `/api/version` and `/api/ps`, the proxy's `/stats`."""
+"""The one reader of Ollama's state: `/api/version`, `/api/ps`, `/api/tags` and `/api/show`.
+
+The daemon's background poll (health, placement, statistics), `lanes doctor`, `lanes tune` and
+the installer's readiness wait all read Ollama through `OllamaReader`; nothing else parses these
+answers. Reads never follow redirects and always have a timeout.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import aiohttp
 
-from proxy.stats.schema import LoadedModel
+from proxy.ollama import InstalledModel, LoadedModel, ModelFacts, parse_ps, parse_show, parse_tags
 
-__all__ = ["ProbeError", "fetch_stats", "get_json", "parse_ps", "upstream_facts"]
+__all__ = ["OllamaError", "OllamaReader", "OllamaState", "get_json"]
+
+DEFAULT_TIMEOUT_S = 5.0
+_T = TypeVar("_T")
 
 
-class ProbeError(Exception):
-    """The server did not answer as expected; the message is one human line."""
+class OllamaError(Exception):
+    """Ollama (or whatever answers at its URL) did not answer as expected; one human line."""
+
+
+@dataclass(frozen=True, slots=True)
+class OllamaState:
+    """One look at a host: reachable or not, its version, loaded and installed models.
+
+    `loaded` and `installed` are None when that read failed (the other parts still count).
+    """
+
+    url: str
+    reachable: bool
+    version: str | None = None
+    loaded: tuple[LoadedModel, ...] | None = None
+    installed: tuple[InstalledModel, ...] | None = None
+    error: str | None = None
 
 
 async def get_json(
-    session: aiohttp.ClientSession, url: str, *, token: str | None = None, timeout_s: float = 5.0
-) -> Any:
-    """GET `url` and decode its JSON body; raises ProbeError on any failure."""
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    try:
-        async with session.get(
-            url, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout_s)
-        ) as resp:
-            if resp.status != 200:
-                raise ProbeError(f"{url} answered HTTP {resp.status}")
-            return await resp.json(content_type=None)
-    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-        raise ProbeError(f"{url} did not answer: {type(exc).__name__} {exc}".rstrip()) from exc
-
-
-def parse_ps(doc: Any) -> list[LoadedModel]:
-    """The loaded models of an `/api/ps` answer; odd entries are skipped."""
-    out: list[LoadedModel] = []
-    entries = doc.get("models") if isinstance(doc, dict) else None
-    for entry in entries if isinstance(entries, list) else []:
-        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
-            continue
-        ctx, vram, expires = (
-            entry.get("context_length"),
-            entry.get("size_vram"),
-            entry.get("expires_at"),
-        )
-        out.append(
-            LoadedModel(
-                name=entry["name"],
-                context_length=ctx if isinstance(ctx, int) else None,
-                size_vram_bytes=vram if isinstance(vram, int) else None,
-                expires_at=expires if isinstance(expires, str) else None,
-            )
-        )
-    return out
-
-
-async def upstream_facts(
-    session: aiohttp.ClientSession, base_url: str, *, timeout_s: float = 5.0
-) -> tuple[str | None, list[LoadedModel]]:
-    """Ollama's version and loaded models; raises ProbeError when it does not answer."""
-    base = base_url.rstrip("/")
-    version_doc = await get_json(session, f"{base}/api/version", timeout_s=timeout_s)
-    ps_doc = await get_json(session, f"{base}/api/ps", timeout_s=timeout_s)
-    version = version_doc.get("version") if isinstance(version_doc, dict) else None
-    return (version if isinstance(version, str) else None), parse_ps(ps_doc)
-
-
-async def fetch_stats(
+    session: aiohttp.ClientSession,
     url: str,
     *,
-    token: str | None = None,
-    timeout_s: float = 5.0,
-    session: aiohttp.ClientSession | None = None,
-) -> dict[str, Any]:
-    """The proxy's `/stats` document (`url` is the proxy's base URL)."""
-    target = f"{url.rstrip('/')}/stats"
-    if session is None:
-        async with aiohttp.ClientSession() as own:
-            doc = await get_json(own, target, token=token, timeout_s=timeout_s)
-    else:
-        doc = await get_json(session, target, token=token, timeout_s=timeout_s)
-    if not isinstance(doc, dict) or "lanes" not in doc:
-        raise ProbeError(f"{target} did not return ollama-lanes statistics")
-    return doc
+    headers: Mapping[str, str] | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    body: Any = None,
+) -> Any:
+    """GET (or POST `body` as JSON) `url` and decode its JSON answer; OllamaError on failure."""
+    try:
+        async with session.request(
+            "GET" if body is None else "POST",
+            url,
+            json=body,
+            headers=dict(headers or {}),
+            allow_redirects=False,
+            timeout=aiohttp.ClientTimeout(total=timeout_s),
+        ) as resp:
+            if resp.status != 200:
+                raise OllamaError(f"{url} answered HTTP {resp.status}")
+            return await resp.json(content_type=None)
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        raise OllamaError(f"{url} did not answer: {type(exc).__name__} {exc}".rstrip()) from exc
+
+
+class OllamaReader:
+    """Reads one Ollama host at `base_url`, sending `auth` as its Authorization header."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        base_url: str,
+        *,
+        auth: str | None = None,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+    ) -> None:
+        self.url = base_url.rstrip("/")
+        self._session = session
+        self._headers = {"Authorization": auth} if auth else {}
+        self._timeout_s = timeout_s
+
+    async def _get(self, path: str, body: Any = None) -> Any:
+        return await get_json(
+            self._session,
+            self.url + path,
+            headers=self._headers,
+            timeout_s=self._timeout_s,
+            body=body,
+        )
+
+    async def version(self) -> str:
+        """Ollama's version string."""
+        doc = await self._get("/api/version")
+        version = doc.get("version") if isinstance(doc, dict) else None
+        if not isinstance(version, str):
+            raise OllamaError(f"{self.url}/api/version did not name a version")
+        return version
+
+    async def loaded(self) -> list[LoadedModel]:
+        """The models loaded now (`/api/ps`)."""
+        return parse_ps(await self._get("/api/ps"))
+
+    async def installed(self) -> list[InstalledModel]:
+        """The models installed (`/api/tags`)."""
+        return parse_tags(await self._get("/api/tags"))
+
+    async def show(self, model: str) -> ModelFacts:
+        """Capabilities and architecture of one model (`/api/show`)."""
+        return parse_show(model, await self._get("/api/show", {"model": model}))
+
+    async def is_lanes_proxy(self) -> bool:
+        """True when the URL answers `/stats` like ollama-lanes does (a proxy, not Ollama)."""
+        try:
+            doc = await self._get("/stats")
+        except OllamaError:
+            return False
+        return isinstance(doc, dict) and "lanes" in doc
+
+    async def state(self) -> OllamaState:
+        """Version, then loaded and installed models together; never raises."""
+        try:
+            version = await self.version()
+        except OllamaError as exc:
+            return OllamaState(self.url, reachable=False, error=str(exc))
+        loaded, installed = await asyncio.gather(
+            self._maybe(self.loaded()), self._maybe(self.installed())
+        )
+        return OllamaState(
+            self.url,
+            reachable=True,
+            version=version,
+            loaded=None if loaded is None else tuple(loaded),
+            installed=None if installed is None else tuple(installed),
+        )
+
+    @staticmethod
+    async def _maybe(read: Awaitable[_T]) -> _T | None:
+        try:
+            return await read
+        except OllamaError:
+            return None

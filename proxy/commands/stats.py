@@ -16,8 +16,8 @@ from rich.table import Table
 from rich.text import Text
 
 from proxy.config import CONFIG_ENV, SettingsError, load_settings
-from proxy.ollama_state import ProbeError, fetch_stats
 from proxy.settings import ProxySettings, connect_url
+from proxy.stats.client import StatsUnavailable, fetch_stats
 from proxy.status import ExitStatus
 
 __all__ = ["print_stats", "register", "render_tables", "show_stats"]
@@ -91,7 +91,7 @@ async def show_stats(
     """Read `/stats` from the proxy at `url` and print it; for callers inside an event loop."""
     try:
         doc = await fetch_stats(url, token=token)
-    except ProbeError as exc:
+    except StatsUnavailable as exc:
         print(f"lanes: {exc}; is `lanes serve` running?", file=sys.stderr)
         return ExitStatus.UNAVAILABLE
     if as_json:

@@ -11,7 +11,7 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from proxy.ollama_state import ProbeError, upstream_facts
+from proxy.ollama_state import OllamaReader
 from proxy.settings import ProxySettings
 from proxy.stats.ledger import Stats
 from proxy.stats.metrics import CONTENT_TYPE_LATEST, Metrics
@@ -45,12 +45,12 @@ async def _watch(stats: Stats, gate: QueueSource, upstream: str, poll_s: float) 
             try:
                 if now >= next_poll:
                     next_poll = now + poll_s
-                    try:
-                        version, models = await upstream_facts(session, upstream)
-                    except ProbeError:
-                        stats.upstream_polled(reachable=False, version=None, models=None)
-                    else:
-                        stats.upstream_polled(reachable=True, version=version, models=models)
+                    seen = await OllamaReader(session, upstream).state()
+                    stats.upstream_polled(
+                        reachable=seen.reachable,
+                        version=seen.version,
+                        models=None if seen.loaded is None else list(seen.loaded),
+                    )
                 stats.observe_queue(gate.snapshot())
             except Exception:  # a statistics bug must not end the poll
                 _log.exception("stats_poll_failed")

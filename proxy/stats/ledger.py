@@ -6,9 +6,10 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
+from proxy.ollama import LoadedModel
 from proxy.stats.chunks import FinalMetrics, StreamTally
 from proxy.stats.records import Finished, Keyed, QueueState, Request, guarded
-from proxy.stats.schema import LoadedModel, StatsView
+from proxy.stats.schema import StatsView
 from proxy.stats.view import build_view
 from proxy.stats.warnings import LOAD_OPTIONS, IdleWatch, RequestFacts, WarningBook, final_warnings
 from proxy.stats.windows import SampleWindow, SecondBuckets

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from proxy.ollama import LoadedModel
+
 __all__ = [
     "Breakdown",
     "CountersView",
@@ -117,15 +119,6 @@ class Breakdown(_Frozen):
     prompt_tokens: int
     eval_tokens: int
     mean_wait_ms: float | None
-
-
-class LoadedModel(_Frozen):
-    """One entry of the upstream's `/api/ps`."""
-
-    name: str
-    context_length: int | None
-    size_vram_bytes: int | None
-    expires_at: str | None
 
 
 class UpstreamView(_Frozen):

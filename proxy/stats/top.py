@@ -16,7 +16,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from proxy.ollama_state import ProbeError, fetch_stats
+from proxy.stats.client import StatsUnavailable, fetch_stats
 
 __all__ = ["bar", "render_frame", "run_top"]
 
@@ -171,7 +171,7 @@ async def _loop(url: str, token: str | None, console: Console, quit_: asyncio.Ev
                 try:
                     doc = await fetch_stats(url, token=token, session=session, timeout_s=2.0)
                     frame = render_frame(doc, console.width)
-                except (ProbeError, KeyError, TypeError) as exc:
+                except (StatsUnavailable, KeyError, TypeError) as exc:
                     frame = Text(f"waiting for {url}/stats: {exc}  (q to quit)")
                 if live is not None:
                     live.update(frame, refresh=True)

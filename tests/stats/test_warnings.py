@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from proxy.stats.schema import LoadedModel
+from proxy.ollama import LoadedModel
 from proxy.stats.warnings import HINTS, IdleWatch, changed_options, is_truncated
 from tests.stats.helpers import Clock, final_line, make_stats, ndjson_body, run_request, snapshot
 
