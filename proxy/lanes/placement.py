@@ -1,14 +1,7 @@
-"""Host placement policy (pure): health filter, installed models, warm-first, least-loaded, RR.
+"""Host placement (pure): the `Host` picture of one Ollama server and `choose()`.
 
-A `Host` is the scheduler's picture of one Ollama server: its lanes and which of them are held,
-which models it has installed (`/api/tags`) and loaded (`/api/ps`, plus what the proxy itself
-just sent), and whether it is healthy. `choose()` picks the host for one model:
-
-1. Only healthy hosts, minus the ones the request must avoid (a failed first attempt).
-2. If some of them have the model installed, only those; if none has, any (Ollama answers 404).
-3. Only hosts with a free lane for the model (total lanes and the per-model limit).
-4. Warm first (model loaded), then cold with room to load, then cold that would evict a model.
-5. The least loaded: held lanes over lanes times weight. Ties go round-robin.
+The rules live in the header of `proxy.lanes.queue`: a host's capacity is rule 6, its model
+picture rule 7, `choose()` is rule 9 (placement order), lane numbers rule 13, health rule 14.
 """
 
 from __future__ import annotations
@@ -84,12 +77,17 @@ class Host:
         """True if sending `model` here now would unload another model."""
         return model not in self.loaded and len(self.loaded) >= self.max_loaded
 
+    def room_for(self, model: str) -> int:
+        """Lanes `model` may take now: free lanes within its own limit; 0 if unhealthy."""
+        if not self.healthy:
+            return 0
+        free = len(self.free)
+        cap = self.model_lanes.get(model)
+        return free if cap is None else max(0, min(free, cap - self.running.get(model, 0)))
+
     def free_for(self, model: str) -> bool:
         """True if healthy with a free lane that the model's own limit allows."""
-        if not self.healthy or not self.free:
-            return False
-        cap = self.model_lanes.get(model)
-        return cap is None or self.running.get(model, 0) < cap
+        return self.room_for(model) > 0
 
     def bind(self, model: str) -> int:
         """Take a lane for `model` (counting a swap if it evicts); returns the lane number."""
@@ -113,6 +111,10 @@ class Host:
         else:
             self.running.pop(model, None)
 
+    def observe_installed(self, models: Iterable[str]) -> None:
+        """Replace the installed set by `/api/tags`."""
+        self.installed = frozenset(models)
+
     def observe_loaded(self, models: Iterable[str]) -> None:
         """Replace the loaded set by `/api/ps`; models running here stay (they may be loading)."""
         seen = set(models) | set(self.running)
@@ -130,14 +132,14 @@ class Host:
 
 
 def holders(hosts: Sequence[Host], model: str) -> list[Host]:
-    """Healthy hosts with the model installed (rule 2)."""
+    """Healthy hosts with the model installed (queue rule 9b)."""
     return [h for h in hosts if h.healthy and h.installed is not None and model in h.installed]
 
 
 def choose(
     hosts: Sequence[Host], model: str, *, avoid: frozenset[str] = frozenset(), turn: int = 0
 ) -> Host | None:
-    """The host for one request for `model` now, or None if none can take it (rules 1-5)."""
+    """The host for one request for `model` now, or None if none can take it (queue rule 9)."""
     candidates = [h for h in hosts if h.healthy and h.name not in avoid]
     having = [h for h in candidates if h.installed is not None and model in h.installed]
     if having:

@@ -1,51 +1,129 @@
-"""BindingQueue: one fair queue for several hosts; a request is bound to a host when a lane frees.
+"""LaneQueue: the one queue; fair, late-bound admission of tickets onto the lanes of hosts.
 
-Pure like `scheduler` (no I/O, no asyncio, no clock: `now` is passed in). Fairness is the same
-ring as `FairQueue` (classes, client turns, aging); placement is `placement.choose`. On top:
+Rules. Everything that decides who gets a lane is stated here. `ring.FairRing` implements
+rules 3-5, `placement` rules 6, 7, 9 and 13, and `backlog.Backlog` serves rules 10, 11 and 16.
 
-1. Late binding. `admit()` takes the fair head and binds it to the host `choose()` picks. If no
-   host can take the head now (its hosts are full, or its model's lane limit is reached), each
-   host with a free lane takes the oldest request it can serve, warm models first, so lanes do
-   not idle behind a blocked head. The head keeps its place.
-2. Affinity. If binding the head would evict a loaded model while requests for a model loaded
-   there wait, those go first, for at most `affinity_wait_s` from the first deferral on that host;
-   then the swap happens. So a swap happens about once per batch, not once per request.
-3. Per-model sub-queues (FIFO, tombstoned) make steps 1 and 2 cost O(models loaded on a host)
-   or O(models queued x hosts), never a scan of the queue.
+1. Purity. No I/O, no asyncio, no clock, no logging. Every call that needs the time takes
+   `now` (any monotonic seconds, read by the caller); times are only subtracted and compared.
+2. Life cycle. A ticket goes QUEUED -> ADMITTED -> FINISHED, or QUEUED -> CANCELLED (client
+   left, wait limit, drain). Any other call raises `SchedulerError` and changes nothing:
+   finish() of a ticket this queue has not admitted, cancel() of one it does not hold queued,
+   submit() with an unknown priority, a host call naming an unknown host, a bad construction.
+   Every check runs before the first mutation.
+3. Classes. The best non-empty class goes first: interactive, then normal, then batch.
+4. Client turns. Inside a class the client keys with queued tickets form a ring. The client
+   at the head gives its oldest ticket and moves to the tail if it has more; a client that was
+   absent joins at the tail. So a newcomer waits at most one turn per other client in its
+   class, however many tickets the others have queued. (`FairRing` documents the pointer.)
+5. Aging. When admit(now) runs, a ticket that has spent `aging_s` in its class moves up one
+   class and joins its client's turn there (at the tail of that client's own FIFO). Tickets
+   move in the order they entered their class; a moved ticket counts as entering the upper
+   class at its due time, or at that class's latest entry if later. A batch ticket is
+   interactive after about 2 x aging_s, so nothing starves.
+6. Capacity. Lanes belong to a host: a host never holds more than `lanes` admitted tickets,
+   nor more than `model_lanes[m]` of model m.
+7. Model picture. A host knows what it has installed (`/api/tags`; unknown until answered) and
+   loaded (`/api/ps`, plus what was bound there, most recent last). Binding a model that is not
+   loaded onto a host with `max_loaded` models loaded evicts one (the least recently bound that
+   holds no lane, else the least recently bound) and counts a swap. `/api/ps` replaces the
+   loaded set, except that models holding lanes there stay (they may be loading).
+8. Late binding. A ticket names a model, not a host; it is bound to a host and a lane only when
+   admit() finds a lane for it. admit() binds the fair head (rules 3-5) to the host rule 9
+   picks, again and again, until no healthy host has a free lane or nothing more can be bound.
+9. Placement order (`placement.choose`): (a) healthy hosts not in the ticket's avoid set;
+   (b) if some have the model installed, only those; else if some have not answered
+   `/api/tags` yet, only those; else all of them (Ollama will answer 404); (c) only hosts with
+   a free lane the model may use (rule 6); (d) warm (model loaded) before cold with room to
+   load before cold that would evict; (e) the least loaded: held lanes / (lanes x weight);
+   (f) ties go round-robin on a counter that every binding advances.
+10. Bypass. A host *may serve* a ticket if it is healthy, the ticket does not avoid it, and the
+   model is installed there, or nothing is known of its models, or no healthy host has the
+   model installed. If no host can take the head (rule 9), the first healthy host with a free
+   lane (in the configured order) that can start something takes, within rule 6, the oldest
+   ticket for a model loaded there, else the oldest ticket it may serve; a model whose oldest
+   ticket avoids the host is skipped there. One ticket per step, then the head is tried again.
+   The head keeps its place; the bypassing ticket's client keeps its turn. So after admit() no
+   host has a free lane for a ticket it may serve (unless an older ticket for the model avoids
+   it).
+11. Affinity. If binding the head would evict a model loaded on its host while tickets for a
+   model loaded there wait, the oldest of those goes to that host instead (out of turn, as in
+   rule 10), for at most `affinity_wait_s` from the first deferral on that host; then the swap
+   happens. So a swap happens about once per batch of a model, not once per request.
+12. Queue bound. submit() raises `QueueFull` (depth and wait estimate) when the free lanes of
+   healthy hosts are no more than the queued tickets and `max_queue` tickets already wait:
+   `max_queue` bounds waiting, not running. The estimate is (depth + 1) / lanes x the moving
+   mean lane-hold time (`HoldTime`), lanes counting healthy hosts (all, if none is healthy).
+13. Lane numbering. A host's lanes are numbered first_lane .. first_lane + lanes - 1 (numbers
+   run on from one host to the next); a binding takes the host's lowest free number.
+14. Health. An unhealthy host gets no new ticket; tickets already bound there run to finish().
+   From outside, hosts change only through set_health() and observe_host().
+15. Snapshot. Per host: lanes, busy, healthy, `eligible` (queued tickets it may serve, rule 10)
+   and `runnable` (how many of those it could start now within rule 6). By rule 10, runnable is
+   0 on every host right after admit().
+16. Cost. submit, cancel and finish are O(1) amortised (plus O(hosts) for the queue bound);
+   each admitted ticket costs at most O(hosts x models queued), whatever the depth;
+   snapshot() is O(clients + models queued x hosts), never O(tickets).
 """
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from proxy.lanes.backlog import Backlog
 from proxy.lanes.placement import Host, choose
-from proxy.lanes.ring import (
-    _RANK,
-    CLASSES,
-    HoldTime,
-    QueueFull,
-    QueueSnapshot,
-    SchedulerError,
-    Ticket,
-    TicketState,
-    _Pool,  # the fair ring: classes, client turns, aging
-)
+from proxy.lanes.ring import CLASSES, RANK, FairRing, HoldTime, Ticket, TicketState
 
-__all__ = ["BindingQueue", "Bound"]
+__all__ = [
+    "HostSnapshot",
+    "LaneQueue",
+    "QueueFull",
+    "QueueSnapshot",
+    "SchedulerError",
+]
 
 
-@dataclass(eq=False, slots=True)
-class Bound(Ticket):
-    """A ticket that names its model; `upstream` is empty until it is bound."""
-
-    model: str = ""
-    avoid: frozenset[str] = frozenset()
+class SchedulerError(Exception):
+    """An illegal call; the queue's state is unchanged (rule 2)."""
 
 
-class BindingQueue:
-    """Fair admission with late binding onto several hosts; see the module docstring."""
+class QueueFull(Exception):
+    """No lane is free and `max_queue` tickets already wait (rule 12)."""
+
+    def __init__(self, depth: int, wait_estimate_s: float) -> None:
+        super().__init__(f"queue full: {depth} requests waiting")
+        self.depth = depth
+        self.wait_estimate_s = wait_estimate_s
+
+
+@dataclass(frozen=True, slots=True)
+class HostSnapshot:
+    """One host's lanes and the queued work it could take (rule 15)."""
+
+    name: str
+    lanes: int
+    busy: int
+    healthy: bool
+    eligible: int  # queued tickets this host may serve (rule 10)
+    runnable: int  # of those, how many it could start now (free lanes, model limits)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSnapshot:
+    """The queue's counters at one moment; times are the `now` values callers passed."""
+
+    lanes: int
+    busy: int
+    depth: int
+    by_class: dict[str, int]  # queued tickets by the class they asked for
+    by_client: dict[str, int]
+    oldest_enqueued_at: float | None
+    hosts: tuple[HostSnapshot, ...]
+
+
+class LaneQueue:
+    """Fair admission with late binding onto hosts; the module docstring states the rules."""
 
     def __init__(
         self, hosts: Sequence[Host], *, max_queue: int, aging_s: float, affinity_wait_s: float
@@ -55,15 +133,14 @@ class BindingQueue:
             raise SchedulerError("at least one host is needed, each with its own name")
         if max_queue < 0 or aging_s <= 0 or affinity_wait_s < 0:
             raise SchedulerError("max_queue and affinity_wait_s must be >= 0 and aging_s > 0")
-        self.hosts = list(hosts)
+        self.hosts: tuple[Host, ...] = tuple(hosts)
         self._by_name = {h.name: h for h in hosts}
-        self._ring = _Pool(1)  # only its queue side is used
-        self._by_model: dict[str, deque[Bound]] = {}
-        self._model_live: dict[str, int] = {}
+        self._ring = FairRing(aging_s)
+        self._backlog = Backlog()
+        self._queued: OrderedDict[int, Ticket] = OrderedDict()  # in submission order
+        self._running: dict[int, Ticket] = {}
         self._deferred: dict[str, float] = {}  # host -> when it first put off a swap
-        self._running: dict[int, Bound] = {}
         self._max_queue = max_queue
-        self._aging_s = aging_s
         self._affinity_s = affinity_wait_s
         self._next_id = 0
         self._turn = 0
@@ -78,17 +155,46 @@ class BindingQueue:
 
     @property
     def busy(self) -> int:
-        """Bound tickets over all hosts."""
+        """Admitted tickets over all hosts."""
         return len(self._running)
 
     @property
     def depth(self) -> int:
         """Queued tickets."""
-        return len(self._ring.queued)
+        return len(self._queued)
+
+    @property
+    def ring(self) -> FairRing:
+        """The fair ring of the queued tickets (read it; only the queue changes it)."""
+        return self._ring
 
     def host(self, name: str) -> Host:
-        """The host called `name` (KeyError if none)."""
-        return self._by_name[name]
+        """The host called `name` (read it; change it through the methods below)."""
+        host = self._by_name.get(name)
+        if host is None:
+            raise SchedulerError(f"unknown host {name!r}")
+        return host
+
+    def set_health(self, name: str, healthy: bool) -> None:
+        """Mark a host (un)healthy; an unhealthy host gets no new tickets (rule 14)."""
+        self.host(name).healthy = healthy
+
+    def observe_host(
+        self,
+        name: str,
+        *,
+        loaded: Iterable[str] | None = None,
+        installed: Iterable[str] | None = None,
+    ) -> None:
+        """Apply what `/api/ps` (`loaded`) and `/api/tags` (`installed`) said (rule 7).
+
+        None leaves that part of the picture as it is (the poll got no answer).
+        """
+        host = self.host(name)
+        if loaded is not None:
+            host.observe_loaded(loaded)
+        if installed is not None:
+            host.observe_installed(installed)
 
     def submit(
         self,
@@ -98,33 +204,31 @@ class BindingQueue:
         *,
         model: str = "",
         avoid: Iterable[str] = (),
-    ) -> Bound:
+    ) -> Ticket:
         """Queue a ticket for `model`; `admit()` binds it to a host."""
-        rank = _RANK.get(priority)
+        rank = RANK.get(priority)
         if rank is None:
             raise SchedulerError(f"unknown priority {priority!r}; expected one of {CLASSES}")
         free = sum(len(h.free) for h in self.hosts if h.healthy)
         if free <= self.depth and self.depth >= self._max_queue:
             raise QueueFull(self.depth, self.wait_estimate_s())
         self._next_id += 1
-        ticket = Bound(
-            self._next_id, client, priority, "", now, model=model, avoid=frozenset(avoid)
-        )
-        self._ring.queued[ticket.id] = ticket
+        ticket = Ticket(self._next_id, client, priority, model, now, frozenset(avoid))
+        self._queued[ticket.id] = ticket
         self._ring.join(ticket, rank, now)
-        self._by_model.setdefault(model, deque()).append(ticket)
-        self._model_live[model] = self._model_live.get(model, 0) + 1
+        self._backlog.add(ticket)
         self._count(ticket, 1)
         return ticket
 
     def admit(self, now: float) -> list[Ticket]:
-        """Bind queued tickets to free lanes (module rules 1-2); returns the tickets bound."""
+        """Bind queued tickets to free lanes (rules 5, 8-11); returns the tickets bound."""
         admitted: list[Ticket] = []
-        if not self._ring.queued or not any(h.healthy and h.free for h in self.hosts):
+        if not self._queued or not self._lane_free():
             return admitted
-        self._ring.age(now, self._aging_s)
-        while self._ring.queued and any(h.healthy and h.free for h in self.hosts):
-            head = self._peek()
+        self._ring.age(now)
+        while self._queued and self._lane_free():
+            head = self._ring.head()
+            assert head is not None
             host = choose(self.hosts, head.model, avoid=head.avoid, turn=self._turn)
             if host is not None:
                 warm = self._affinity(host, head, now)
@@ -137,10 +241,9 @@ class BindingQueue:
         return admitted
 
     def finish(self, ticket: Ticket, now: float) -> None:
-        """Free the lane of a bound ticket."""
+        """Free the lane of an admitted ticket."""
         if self._running.get(ticket.id) is not ticket:
             raise SchedulerError(f"ticket {ticket.id} is {ticket.state.value}, not admitted")
-        assert isinstance(ticket, Bound)
         assert ticket.lane is not None
         assert ticket.admitted_at is not None
         del self._running[ticket.id]
@@ -150,31 +253,28 @@ class BindingQueue:
 
     def cancel(self, ticket: Ticket) -> None:
         """Remove a queued ticket; it will never be bound."""
-        if self._ring.queued.get(ticket.id) is not ticket:
+        if self._queued.get(ticket.id) is not ticket:
             raise SchedulerError(f"ticket {ticket.id} is {ticket.state.value}, not queued")
-        assert isinstance(ticket, Bound)
+        self._ring.leave(ticket)
         self._unqueue(ticket)
         ticket.state = TicketState.CANCELLED
 
     def drain(self) -> list[Ticket]:
         """Cancel every queued ticket (shutdown); returns them in submission order."""
-        drained: list[Ticket] = list(self._ring.queued.values())
+        drained = list(self._queued.values())
         for ticket in drained:
             self.cancel(ticket)
         return drained
 
-    def wait_estimate_s(self, upstream: str = "") -> float:
+    def wait_estimate_s(self) -> float:
         """Seconds until one more ticket would start, from the measured lane-hold time."""
         lanes = sum(h.lanes for h in self.hosts if h.healthy) or self.lanes
         return self._hold.wait_s(self.depth, lanes)
 
-    def set_health(self, name: str, healthy: bool) -> None:
-        """Mark a host (un)healthy; an unhealthy host gets no new tickets."""
-        self._by_name[name].healthy = healthy
-
     def snapshot(self) -> QueueSnapshot:
-        """The counters now; per host `(lanes, busy, depth)`, depth 0 for unhealthy hosts."""
-        queued = self._ring.queued
+        """The counters now, and per host the queued work it could take (rule 15)."""
+        queued = self._queued
+        held = self._held()
         return QueueSnapshot(
             lanes=self.lanes,
             busy=self.busy,
@@ -182,40 +282,42 @@ class BindingQueue:
             by_class=dict(self._by_class),
             by_client=dict(self._by_client),
             oldest_enqueued_at=next(iter(queued.values())).enqueued_at if queued else None,
-            by_upstream={
-                h.name: (h.lanes, h.busy, self.depth if h.healthy else 0) for h in self.hosts
-            },
+            hosts=tuple(self._host_snapshot(h, held) for h in self.hosts),
         )
 
-    def _peek(self) -> Bound:
-        """The fair head, without taking it (tombstones on the way are dropped)."""
-        for rank, ring in enumerate(self._ring.rings):
-            if not ring:
-                continue
-            fifo = next(iter(ring.values()))
-            while fifo[0].state is not TicketState.QUEUED or fifo[0].rank != rank:
-                fifo.popleft()
-            head = fifo[0]
-            assert isinstance(head, Bound)
-            return head
-        raise AssertionError("peek on an empty queue")  # pragma: no cover
+    def _host_snapshot(self, host: Host, held: set[str]) -> HostSnapshot:
+        eligible = runnable = 0
+        if host.healthy:
+            backlog = self._backlog
+            for model in backlog.models():
+                if host.has(model) or model not in held:
+                    count = backlog.live(model) - backlog.avoiding(model, host.name)
+                    eligible += count
+                    runnable += min(count, host.room_for(model))
+        runnable = min(runnable, len(host.free))
+        return HostSnapshot(host.name, host.lanes, host.busy, host.healthy, eligible, runnable)
 
-    def _oldest_for(self, host: Host, models: Iterable[str]) -> Bound | None:
-        """The oldest queued ticket for one of `models` that `host` can take now."""
-        best: Bound | None = None
+    def _held(self) -> set[str]:
+        """The queued models that some healthy host has installed."""
+        installed = [h.installed for h in self.hosts if h.healthy and h.installed is not None]
+        return {m for m in self._backlog.models() if any(m in names for names in installed)}
+
+    def _lane_free(self) -> bool:
+        return any(h.healthy and h.free for h in self.hosts)
+
+    def _oldest_for(self, host: Host, models: Iterable[str]) -> Ticket | None:
+        """The oldest queued ticket for one of `models` that `host` can start now."""
+        best: Ticket | None = None
         for model in models:
-            fifo = self._by_model.get(model)
-            if not fifo or not host.free_for(model):
+            if not host.free_for(model):
                 continue
-            while fifo[0].state is not TicketState.QUEUED:
-                fifo.popleft()
-            ticket = fifo[0]
-            if host.name not in ticket.avoid and (best is None or ticket.id < best.id):
+            ticket = self._backlog.oldest_for(model, host.name)
+            if ticket is not None and (best is None or ticket.id < best.id):
                 best = ticket
         return best
 
-    def _affinity(self, host: Host, head: Bound, now: float) -> Bound | None:
-        """A ticket for a model loaded on `host` to run instead of evicting it, or None."""
+    def _affinity(self, host: Host, head: Ticket, now: float) -> Ticket | None:
+        """A ticket for a model loaded on `host` to run instead of evicting it (rule 11)."""
         if self._affinity_s <= 0 or not host.evicts(head.model):
             self._deferred.pop(host.name, None)  # the head fits: no swap is being put off
             return None
@@ -230,29 +332,28 @@ class BindingQueue:
         return warm
 
     def _bypass(self, now: float) -> Ticket | None:
-        """The head is blocked: give one free lane to the oldest ticket it can serve."""
+        """The head is blocked: give one free lane to the oldest ticket it can serve (rule 10)."""
+        held: set[str] | None = None
         for host in self.hosts:
             if not host.healthy or not host.free:
                 continue
             ticket = self._oldest_for(host, list(host.loaded))
             if ticket is None:
-                allowed = [m for m in self._by_model if self._may_serve(host, m)]
-                ticket = self._oldest_for(host, allowed)
+                held = self._held() if held is None else held
+                models = [m for m in self._backlog.models() if host.has(m) or m not in held]
+                ticket = self._oldest_for(host, models)
             if ticket is not None:
                 return self._bind(ticket, host, now)
         return None
 
-    def _may_serve(self, host: Host, model: str) -> bool:
-        return host.has(model) or not any(
-            h.healthy and h.installed is not None and model in h.installed for h in self.hosts
-        )
-
-    def _bind(self, ticket: Bound, host: Host, now: float, *, turn: bool = False) -> Bound:
-        """Bind `ticket` to `host`; `turn`: it was the fair head, so its client's turn ends."""
-        ring = self._ring.rings[ticket.rank]
+    def _bind(self, ticket: Ticket, host: Host, now: float, *, turn: bool = False) -> Ticket:
+        """Bind `ticket` to `host`; `turn`: it is the fair head, so its client's turn ends."""
+        if turn:
+            popped = self._ring.pop()
+            assert popped is ticket
+        else:
+            self._ring.leave(ticket)
         self._unqueue(ticket)
-        if turn and ticket.client in ring:
-            ring.move_to_end(ticket.client)
         ticket.upstream = host.name
         ticket.lane = host.bind(ticket.model)
         ticket.state = TicketState.ADMITTED
@@ -261,15 +362,9 @@ class BindingQueue:
         self._turn += 1
         return ticket
 
-    def _unqueue(self, ticket: Bound) -> None:
-        del self._ring.queued[ticket.id]
-        self._ring.leave(ticket)
-        left = self._model_live[ticket.model] - 1
-        if left:
-            self._model_live[ticket.model] = left
-        else:
-            del self._model_live[ticket.model]
-            del self._by_model[ticket.model]
+    def _unqueue(self, ticket: Ticket) -> None:
+        del self._queued[ticket.id]
+        self._backlog.remove(ticket)
         self._count(ticket, -1)
 
     def _count(self, ticket: Ticket, delta: int) -> None:

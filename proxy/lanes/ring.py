@@ -1,71 +1,21 @@
-"""FairQueue: pure, synchronous admission of tickets onto the lanes of upstreams.
-
-Rules (everything that decides who gets a lane lives in this file):
-
-1. No I/O, no asyncio, no clock. Every call that needs the time takes `now` (any monotonic
-   seconds, read by the caller); the values are only subtracted and compared.
-2. A ticket goes QUEUED -> ADMITTED -> FINISHED, or QUEUED -> CANCELLED (client left, wait
-   limit, drain). Any other call raises `SchedulerError` and changes nothing: every check runs
-   before the first mutation.
-3. Lanes belong to an upstream. Each upstream has `lanes` lanes numbered 0..lanes-1 and never
-   more than that many ADMITTED tickets; `admit()` fills free lanes, lowest number first. The
-   proxy binds late instead: `proxy.binding.BindingQueue` reuses `_Pool`'s fair ring.
-4. Choice: the lowest non-empty class wins (interactive < normal < batch). Inside a class the
-   client keys with queued tickets form a ring. The client at the head gives its oldest ticket
-   and moves to the tail if it has more; a client that was absent joins at the tail. So a
-   newcomer waits at most one turn per other client in its class, however many tickets the
-   others have queued.
-5. Aging: a ticket that has spent `aging_s` in its class moves up one class and joins its
-   client's turn there (at the tail of that client's own FIFO). A batch ticket is interactive
-   after 2 * aging_s, so nothing starves.
-6. `submit` raises `QueueFull` when no lane is free for the ticket's upstream and `max_queue`
-   tickets already wait.
-
-Cost: submit, cancel, finish and each admitted ticket are O(1) amortised (per-client deques,
-an OrderedDict ring per class, removal by tombstone: a cancelled or promoted ticket stays in its
-old deque and is skipped when reached). `snapshot()` is O(clients), not O(tickets).
-"""
+"""The fair ring: priority classes, client turns and aging (rules 3-5 of `proxy.lanes.queue`)."""
 
 from __future__ import annotations
 
-import heapq
 from collections import OrderedDict, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+from types import MappingProxyType
 
-__all__ = [
-    "CLASSES",
-    "DEFAULT_UPSTREAM",
-    "FairQueue",
-    "HoldTime",
-    "QueueFull",
-    "QueueSnapshot",
-    "SchedulerError",
-    "Ticket",
-    "TicketState",
-]
+__all__ = ["CLASSES", "RANK", "FairRing", "HoldTime", "Ticket", "TicketState"]
 
 CLASSES: tuple[str, ...] = ("interactive", "normal", "batch")
-DEFAULT_UPSTREAM = "default"
-_RANK = {name: rank for rank, name in enumerate(CLASSES)}
-
-
-class SchedulerError(Exception):
-    """An illegal call; the queue's state is unchanged."""
-
-
-class QueueFull(Exception):
-    """No lane is free and `max_queue` tickets already wait."""
-
-    def __init__(self, depth: int, wait_estimate_s: float) -> None:
-        super().__init__(f"queue full: {depth} requests waiting")
-        self.depth = depth
-        self.wait_estimate_s = wait_estimate_s
+RANK: Mapping[str, int] = MappingProxyType({name: rank for rank, name in enumerate(CLASSES)})
 
 
 class TicketState(Enum):
-    """Where a ticket is in its life (rule 2)."""
+    """Where a ticket is in its life (queue rule 2)."""
 
     QUEUED = "queued"
     ADMITTED = "admitted"
@@ -75,31 +25,20 @@ class TicketState(Enum):
 
 @dataclass(eq=False, slots=True)
 class Ticket:
-    """One request waiting for, or holding, a lane."""
+    """One request waiting for, or holding, a lane; `upstream` is "" until it is bound."""
 
     id: int
     client: str
-    priority: str
-    upstream: str
+    priority: str  # the class asked for; `rank` is the class it is in now (after aging)
+    model: str
     enqueued_at: float
+    avoid: frozenset[str] = frozenset()  # hosts it must not be bound to (a failed attempt)
     state: TicketState = TicketState.QUEUED
+    upstream: str = ""
     lane: int | None = None
     admitted_at: float | None = None
-    rank: int = field(default=0, repr=False)  # current class, after aging
+    rank: int = field(default=0, repr=False)
     entered_at: float = field(default=0.0, repr=False)  # when it joined `rank`
-
-
-@dataclass(frozen=True, slots=True)
-class QueueSnapshot:
-    """The queue's counters at one moment; times are the `now` values callers passed."""
-
-    lanes: int
-    busy: int
-    depth: int
-    by_class: dict[str, int]
-    by_client: dict[str, int]
-    oldest_enqueued_at: float | None
-    by_upstream: dict[str, tuple[int, int, int]]  # name -> (lanes, busy, depth)
 
 
 class HoldTime:
@@ -125,211 +64,121 @@ class HoldTime:
         return (ahead + 1) / lanes * hold
 
 
-class _Pool:
-    """The lanes and the queued tickets of one upstream."""
+class FairRing:
+    """Queued tickets in fair order: which one is next, and the turns of the client keys.
 
-    __slots__ = ("entered", "free", "hold", "lanes", "live", "queued", "rings", "running")
+    Each class (`CLASSES`, best first) holds a ring of client keys, an insertion-ordered map
+    from a client key to that client's FIFO of tickets in the class. The head of the ring is
+    the first client of the best class that has tickets; its oldest ticket there is `head()`.
 
-    def __init__(self, lanes: int) -> None:
-        self.lanes = lanes
-        self.free = list(range(lanes))  # a heap of free lane numbers
-        self.running: dict[int, Ticket] = {}
-        self.queued: OrderedDict[int, Ticket] = OrderedDict()  # in submission order
-        self.rings = tuple(OrderedDict[str, deque[Ticket]]() for _ in CLASSES)
-        self.live = tuple(dict[str, int]() for _ in CLASSES)  # live tickets per client
-        self.entered = tuple(OrderedDict[int, Ticket]() for _ in CLASSES)  # by entered_at
-        self.hold = HoldTime()
+    How the ring pointer moves (the tie-break between clients):
+
+    - `pop()` takes the head and ends its client's turn: the client moves to the tail of its
+      class's ring if it still has tickets there, else it drops out of the ring. Rotating the
+      map instead of walking a cursor keeps the order a plain queue of clients (the one served
+      longest ago goes next) and every step O(1).
+    - A client that is not in a class's ring (none of its tickets is in that class) joins at
+      the tail when a ticket of it enters the class, by `join()` or by aging. It does not get
+      back an old place: leaving and coming back costs the turns of everyone already waiting.
+    - `leave()` takes a ticket out of turn (cancelled, or bound by bypass or affinity while
+      another ticket is the head) and moves no client: the client keeps its place, and drops
+      out only when it has no ticket left in the class. Work handed out of turn fills a lane
+      the head could not (or should not yet) take; charging it as a turn would penalise a
+      client for a placement accident.
+
+    So with k clients in a class a newcomer's first ticket is at most k - 1 turns away, however
+    many tickets the others have queued, and no client gets a second turn in a class before
+    every other client waiting there has had one.
+
+    Aging (`age()`): a ticket that entered its class `aging_s` ago or more moves up one class,
+    at the tail of its client's FIFO there. It counts as having entered the new class at its
+    due time, or at the latest entry into that class if that is later, so each class's entry
+    log stays in time order and `age()` only ever looks at the front of it. Tickets promote in
+    the order they entered (batch before normal, so a long-waiting batch ticket can climb two
+    classes in one call).
+
+    Removal is by tombstone: a ticket that leaves stays in its client's deque and is dropped
+    when it reaches the front (`skipped` counts these). Every operation is O(1) amortised.
+    """
+
+    __slots__ = ("_aging_s", "_entered", "_live", "_rings", "skipped")
+
+    def __init__(self, aging_s: float) -> None:
+        self._aging_s = aging_s
+        self._rings = tuple(OrderedDict[str, deque[Ticket]]() for _ in CLASSES)
+        self._live = tuple(dict[str, int]() for _ in CLASSES)  # live tickets per client
+        self._entered = tuple(OrderedDict[int, Ticket]() for _ in CLASSES)  # in entry order
+        self.skipped = 0  # tombstones dropped so far: at most one per ticket per class it left
+
+    def __len__(self) -> int:
+        return sum(len(entered) for entered in self._entered)
+
+    def sizes(self) -> tuple[int, ...]:
+        """Tickets in each class now (after aging), best class first."""
+        return tuple(len(entered) for entered in self._entered)
+
+    def turns(self, rank: int) -> tuple[str, ...]:
+        """The client keys of class `rank` in turn order (O(clients); for tests and views)."""
+        return tuple(self._rings[rank])
 
     def join(self, ticket: Ticket, rank: int, at: float) -> None:
+        """`ticket` enters class `rank` at time `at`, behind its client's other tickets there."""
         ticket.rank, ticket.entered_at = rank, at
-        self.entered[rank][ticket.id] = ticket
-        ring = self.rings[rank]
+        self._entered[rank][ticket.id] = ticket
+        ring = self._rings[rank]
         fifo = ring.get(ticket.client)
         if fifo is None:
             fifo = ring[ticket.client] = deque()
         fifo.append(ticket)
-        live = self.live[rank]
+        live = self._live[rank]
         live[ticket.client] = live.get(ticket.client, 0) + 1
 
     def leave(self, ticket: Ticket) -> None:
-        """Forget `ticket` in its class; its deque entry becomes a tombstone."""
+        """Take `ticket` out of its class without ending its client's turn."""
         rank = ticket.rank
-        del self.entered[rank][ticket.id]
-        live = self.live[rank]
+        del self._entered[rank][ticket.id]
+        live = self._live[rank]
         left = live[ticket.client] - 1
         if left:
             live[ticket.client] = left
         else:
             del live[ticket.client]
-            del self.rings[rank][ticket.client]
+            del self._rings[rank][ticket.client]
 
-    def age(self, now: float, aging_s: float) -> None:
+    def head(self) -> Ticket | None:
+        """The ticket whose turn it is, or None if the ring is empty."""
+        for rank, ring in enumerate(self._rings):
+            if not ring:
+                continue
+            fifo = next(iter(ring.values()))
+            entered = self._entered[rank]
+            while entered.get(fifo[0].id) is not fifo[0]:
+                fifo.popleft()  # a tombstone: the ticket left this class
+                self.skipped += 1
+            return fifo[0]
+        return None
+
+    def pop(self) -> Ticket:
+        """Take the head; its client's turn ends (it moves to the tail of its class)."""
+        ticket = self.head()
+        if ticket is None:
+            raise IndexError("pop from an empty ring")
+        ring = self._rings[ticket.rank]
+        ring[ticket.client].popleft()
+        self.leave(ticket)
+        if ticket.client in ring:
+            ring.move_to_end(ticket.client)
+        return ticket
+
+    def age(self, now: float) -> None:
+        """Move every ticket that is due up one class (see the class docstring)."""
         for rank in range(len(CLASSES) - 1, 0, -1):
-            entered, upper = self.entered[rank], self.entered[rank - 1]
+            entered, upper = self._entered[rank], self._entered[rank - 1]
             while entered:
                 ticket = next(iter(entered.values()))
-                due = ticket.entered_at + aging_s
+                due = ticket.entered_at + self._aging_s
                 if now < due:
                     break
                 self.leave(ticket)
                 tail = next(reversed(upper.values())).entered_at if upper else due
                 self.join(ticket, rank - 1, max(due, tail))
-
-    def pop_next(self) -> Ticket:
-        for rank, ring in enumerate(self.rings):
-            if not ring:
-                continue
-            client, fifo = next(iter(ring.items()))
-            ticket = fifo.popleft()
-            while ticket.state is not TicketState.QUEUED or ticket.rank != rank:
-                ticket = fifo.popleft()  # skip tombstones
-            self.leave(ticket)
-            if client in ring:
-                ring.move_to_end(client)
-            return ticket
-        raise AssertionError("pop_next on an empty pool")  # pragma: no cover
-
-
-class FairQueue:
-    """Fair admission of tickets onto lanes; see the module docstring for the rules."""
-
-    def __init__(
-        self,
-        capacity: Mapping[str, int] | int,
-        *,
-        max_queue: int,
-        aging_s: float,
-    ) -> None:
-        lanes = {DEFAULT_UPSTREAM: capacity} if isinstance(capacity, int) else dict(capacity)
-        if not lanes or any(n < 1 for n in lanes.values()):
-            raise SchedulerError("every upstream needs at least one lane")
-        if max_queue < 0 or aging_s <= 0:
-            raise SchedulerError("max_queue must be >= 0 and aging_s > 0")
-        self._pools = {name: _Pool(n) for name, n in lanes.items()}
-        self._max_queue = max_queue
-        self._aging_s = aging_s
-        self._next_id = 0
-        self._depth = 0
-        self._by_class = dict.fromkeys(CLASSES, 0)
-        self._by_client: dict[str, int] = {}
-
-    @property
-    def lanes(self) -> int:
-        """Lanes over all upstreams."""
-        return sum(pool.lanes for pool in self._pools.values())
-
-    @property
-    def busy(self) -> int:
-        """Admitted tickets over all upstreams."""
-        return sum(len(pool.running) for pool in self._pools.values())
-
-    @property
-    def depth(self) -> int:
-        """Queued tickets over all upstreams."""
-        return self._depth
-
-    def submit(
-        self, client: str, priority: str, now: float, *, upstream: str = DEFAULT_UPSTREAM
-    ) -> Ticket:
-        """Queue a ticket; `admit()` decides when it runs."""
-        rank = _RANK.get(priority)
-        if rank is None:
-            raise SchedulerError(f"unknown priority {priority!r}; expected one of {CLASSES}")
-        pool = self._pools.get(upstream)
-        if pool is None:
-            raise SchedulerError(f"unknown upstream {upstream!r}")
-        if len(pool.free) <= len(pool.queued) and self._depth >= self._max_queue:
-            raise QueueFull(self._depth, self.wait_estimate_s(upstream))
-        self._next_id += 1
-        ticket = Ticket(self._next_id, client, priority, upstream, now)
-        pool.queued[ticket.id] = ticket
-        pool.join(ticket, rank, now)
-        self._count(ticket, 1)
-        return ticket
-
-    def admit(self, now: float) -> list[Ticket]:
-        """Give free lanes to queued tickets (rules 3-5); returns the tickets admitted."""
-        admitted: list[Ticket] = []
-        for pool in self._pools.values():
-            if not pool.free or not pool.queued:
-                continue
-            pool.age(now, self._aging_s)
-            while pool.free and pool.queued:
-                ticket = pool.pop_next()
-                del pool.queued[ticket.id]
-                self._count(ticket, -1)
-                ticket.state = TicketState.ADMITTED
-                ticket.lane = heapq.heappop(pool.free)
-                ticket.admitted_at = now
-                pool.running[ticket.id] = ticket
-                admitted.append(ticket)
-        return admitted
-
-    def finish(self, ticket: Ticket, now: float) -> None:
-        """Free the lane of an admitted ticket."""
-        pool = self._pool_of(ticket)
-        if pool.running.get(ticket.id) is not ticket:
-            raise SchedulerError(f"ticket {ticket.id} is {ticket.state.value}, not admitted")
-        assert ticket.lane is not None
-        assert ticket.admitted_at is not None
-        del pool.running[ticket.id]
-        heapq.heappush(pool.free, ticket.lane)
-        ticket.state = TicketState.FINISHED
-        pool.hold.add(ticket.admitted_at, now)
-
-    def cancel(self, ticket: Ticket) -> None:
-        """Remove a queued ticket; it will never be admitted."""
-        pool = self._pool_of(ticket)
-        if pool.queued.get(ticket.id) is not ticket:
-            raise SchedulerError(f"ticket {ticket.id} is {ticket.state.value}, not queued")
-        del pool.queued[ticket.id]
-        pool.leave(ticket)
-        self._count(ticket, -1)
-        ticket.state = TicketState.CANCELLED
-
-    def drain(self) -> list[Ticket]:
-        """Cancel every queued ticket (shutdown); returns them in submission order."""
-        drained: list[Ticket] = []
-        for pool in self._pools.values():
-            drained.extend(pool.queued.values())
-        for ticket in drained:
-            self.cancel(ticket)
-        return drained
-
-    def wait_estimate_s(self, upstream: str = DEFAULT_UPSTREAM) -> float:
-        """Seconds until one more ticket would start, from the measured lane-hold time."""
-        pool = self._pools[upstream]
-        return pool.hold.wait_s(len(pool.queued), pool.lanes)
-
-    def snapshot(self) -> QueueSnapshot:
-        """The counters now; `by_class` counts queued tickets by requested priority."""
-        oldest = [
-            next(iter(p.queued.values())).enqueued_at for p in self._pools.values() if p.queued
-        ]
-        return QueueSnapshot(
-            lanes=self.lanes,
-            busy=self.busy,
-            depth=self._depth,
-            by_class=dict(self._by_class),
-            by_client=dict(self._by_client),
-            oldest_enqueued_at=min(oldest) if oldest else None,
-            by_upstream={
-                name: (pool.lanes, len(pool.running), len(pool.queued))
-                for name, pool in self._pools.items()
-            },
-        )
-
-    def _pool_of(self, ticket: Ticket) -> _Pool:
-        pool = self._pools.get(ticket.upstream)
-        if pool is None:
-            raise SchedulerError(f"ticket {ticket.id} belongs to no upstream of this queue")
-        return pool
-
-    def _count(self, ticket: Ticket, delta: int) -> None:
-        self._depth += delta
-        self._by_class[ticket.priority] += delta
-        left = self._by_client.get(ticket.client, 0) + delta
-        if left:
-            self._by_client[ticket.client] = left
-        else:
-            del self._by_client[ticket.client]

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
-from proxy.lanes.queue import BindingQueue
+from proxy.lanes.queue import LaneQueue
 from proxy.relay import observe
 from proxy.relay.gate import LaneGate
 from proxy.relay.handlers import ProxyHandler
@@ -30,7 +30,7 @@ ROUTER = web.AppKey("router", Router)
 
 def make_gate(settings: ProxySettings) -> LaneGate:
     """The lane gate `settings` describe: one fair queue, late-bound onto the upstreams."""
-    queue = BindingQueue(
+    queue = LaneQueue(
         build_hosts(settings.upstream_specs()),
         max_queue=settings.max_queue,
         aging_s=settings.aging_s,
@@ -51,9 +51,7 @@ def create_app(settings: ProxySettings, *, recorder: Recorder | None = None) -> 
         middlewares=[exchange_middleware(settings)],
     )
     gate = make_gate(settings)
-    queue = gate.queue
-    assert isinstance(queue, BindingQueue)
-    router = Router(settings, queue, gate)
+    router = Router(settings, gate.queue, gate)
     app[SETTINGS] = settings
     app[GATE] = gate
     app[ROUTER] = router

@@ -1,4 +1,4 @@
-"""LaneGate: asyncio adapter over FairQueue; `async with gate.lane(...)` holds a lane."""
+"""LaneGate: asyncio adapter over the LaneQueue; `async with gate.lane(...)` holds a lane."""
 
 from __future__ import annotations
 
@@ -10,15 +10,8 @@ from types import TracebackType
 from typing import Any
 
 from proxy import errors
-from proxy.lanes.queue import BindingQueue
-from proxy.lanes.ring import (
-    DEFAULT_UPSTREAM,
-    FairQueue,
-    QueueFull,
-    QueueSnapshot,
-    Ticket,
-    TicketState,
-)
+from proxy.lanes.queue import LaneQueue, QueueFull, QueueSnapshot
+from proxy.lanes.ring import Ticket, TicketState
 
 __all__ = ["LaneGate", "Lease"]
 
@@ -38,14 +31,13 @@ class Lease:
         gate: LaneGate,
         client: str,
         priority: str,
-        upstream: str,
         model: str = "",
         avoid: frozenset[str] = frozenset(),
     ) -> None:
         self._gate = gate
         self.client = client
         self.priority = priority
-        self.upstream = upstream  # with a BindingQueue: the host bound at admission
+        self.upstream = ""  # the host the ticket was bound to; set once the lane is held
         self.model = model
         self.avoid = avoid
         self.ticket: Ticket | None = None
@@ -86,7 +78,7 @@ class LaneGate:
 
     def __init__(
         self,
-        queue: FairQueue | BindingQueue,
+        queue: LaneQueue,
         *,
         max_wait_s: Mapping[str, float | None] | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -101,7 +93,7 @@ class LaneGate:
         self._closed = False
 
     @property
-    def queue(self) -> FairQueue | BindingQueue:
+    def queue(self) -> LaneQueue:
         """The scheduler this gate adapts."""
         return self._queue
 
@@ -129,25 +121,23 @@ class LaneGate:
         """The scheduler's counters (cheap; safe to call often)."""
         return self._queue.snapshot()
 
-    def retry_after_s(self, upstream: str = DEFAULT_UPSTREAM) -> int:
+    def retry_after_s(self) -> int:
         """Seconds a rejected client should wait, from measured lane throughput."""
-        return _retry_after(self._queue.wait_estimate_s(upstream))
+        return _retry_after(self._queue.wait_estimate_s())
 
     def lane(
         self,
         client: str,
         priority: str,
         *,
-        upstream: str = DEFAULT_UPSTREAM,
         model: str = "",
         avoid: frozenset[str] = frozenset(),
     ) -> Lease:
         """A lease to use as `async with gate.lane(...) as lease:`.
 
-        With a BindingQueue, `model` and `avoid` steer placement and `lease.upstream` names the
-        host once the lease is held; with a FairQueue, `upstream` names the pool.
+        `model` and `avoid` steer placement; `lease.upstream` names the host once it is held.
         """
-        return Lease(self, client, priority, upstream, model, avoid)
+        return Lease(self, client, priority, model, avoid)
 
     def poke(self) -> None:
         """Hand free lanes to waiters now (after a host's health or models changed)."""
@@ -183,14 +173,10 @@ class LaneGate:
         if self._closed:
             raise self._draining()
         now = self._clock()
-        queue = self._queue
         try:
-            if isinstance(queue, BindingQueue):
-                ticket: Ticket = queue.submit(
-                    lease.client, lease.priority, now, model=lease.model, avoid=lease.avoid
-                )
-            else:
-                ticket = queue.submit(lease.client, lease.priority, now, upstream=lease.upstream)
+            ticket = self._queue.submit(
+                lease.client, lease.priority, now, model=lease.model, avoid=lease.avoid
+            )
         except QueueFull as exc:
             raise errors.QueueFull(
                 f"server busy, please try again.  {exc.depth} requests are queued for a lane",
@@ -221,7 +207,7 @@ class LaneGate:
             self._withdraw(ticket)
             raise errors.QueueTimeout(
                 f"server busy, please try again.  no lane freed within {limit:g} s",
-                retry_after_s=self.retry_after_s(ticket.upstream),
+                retry_after_s=self.retry_after_s(),
             ) from None
         except BaseException:
             self._withdraw(ticket)

@@ -13,7 +13,7 @@ import structlog
 
 from proxy import errors
 from proxy.lanes.placement import Host
-from proxy.lanes.queue import BindingQueue
+from proxy.lanes.queue import LaneQueue
 from proxy.relay.gate import LaneGate
 from proxy.relay.health import Breaker
 from proxy.relay.merge import merge
@@ -59,7 +59,7 @@ class Router:
     def __init__(
         self,
         settings: ProxySettings,
-        queue: BindingQueue,
+        queue: LaneQueue,
         gate: LaneGate,
         *,
         clock: Callable[[], float] = time.monotonic,
@@ -195,12 +195,12 @@ class Router:
         self._breakers[name].check(version is not None, self._clock())
         if version is None:
             return
-        host = self._queue.host(name)
         ps, tags = await asyncio.gather(self._get(name, "/api/ps"), self._get(name, "/api/tags"))
-        if ps is not None:
-            host.observe_loaded(_names(ps))
-        if tags is not None:
-            host.installed = frozenset(_names(tags))
+        self._queue.observe_host(
+            name,
+            loaded=None if ps is None else _names(ps),
+            installed=None if tags is None else _names(tags),
+        )
         self._apply()
         self._gate.poke()
 

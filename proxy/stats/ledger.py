@@ -207,15 +207,16 @@ class Stats:
     def observe_queue(self, queue: QueueState) -> None:
         """Check the scheduler's state for lanes idling next to waiting requests.
 
-        With several upstreams (`by_upstream`: name -> (lanes, busy, depth)) each pool is
-        checked on its own: free lanes of one pool cannot serve another pool's queue.
+        Each host (`hosts`: HostSnapshot) is checked on its own: it is stuck when it is healthy
+        with a free lane and queued work it could start now (`runnable`).
         """
-        pools = getattr(queue, "by_upstream", None) or {"": (queue.lanes, queue.busy, queue.depth)}
-        stuck = [
-            (lanes, busy, depth)
-            for lanes, busy, depth in pools.values()
-            if depth > 0 and busy < lanes
-        ]
+        hosts = getattr(queue, "hosts", None)
+        pools = (
+            [(h.lanes, h.busy, h.eligible) for h in hosts if h.healthy and h.runnable > 0]
+            if hosts is not None
+            else [(queue.lanes, queue.busy, queue.depth)]
+        )
+        stuck = [(lanes, busy, depth) for lanes, busy, depth in pools if depth and busy < lanes]
         if self.idle.observe(stuck=bool(stuck), now=self.clock()):
             lanes, busy, depth = stuck[0]
             self._warn(

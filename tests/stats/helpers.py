@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from proxy.lanes.ring import QueueSnapshot
+from proxy.lanes.queue import HostSnapshot, QueueSnapshot
 from proxy.stats.ledger import Stats
 
 __all__ = ["Clock", "final_line", "make_stats", "ndjson_body", "run_request", "snapshot"]
@@ -110,7 +110,7 @@ def snapshot(
     oldest: float | None = None,
     by_client: dict[str, int] | None = None,
 ) -> QueueSnapshot:
-    """A scheduler snapshot with the given counts."""
+    """A scheduler snapshot with the given counts, all on one host that may serve every ticket."""
     return QueueSnapshot(
         lanes=lanes,
         busy=busy,
@@ -118,5 +118,5 @@ def snapshot(
         by_class={"normal": depth} if depth else {},
         by_client=by_client if by_client is not None else ({"alice": depth} if depth else {}),
         oldest_enqueued_at=oldest,
-        by_upstream={"default": (lanes, busy, depth)},
+        hosts=(HostSnapshot("default", lanes, busy, True, depth, min(depth, lanes - busy)),),
     )

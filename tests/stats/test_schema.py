@@ -13,7 +13,8 @@ from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
-from proxy.lanes.ring import FairQueue
+from proxy.lanes.placement import Host
+from proxy.lanes.queue import LaneQueue
 from proxy.stats.schema import StatsView
 from proxy.stats.warnings import HINTS
 from tests.stats.helpers import Clock, make_stats
@@ -99,7 +100,7 @@ class TestSchema:
         """With 10,000 requests queued by 1,000 clients, a view stays small and quick."""
         clock = Clock()
         stats = make_stats(clock, max_queue=20_000)
-        queue = FairQueue(2, max_queue=20_000, aging_s=30.0)
+        queue = LaneQueue([Host("default", 2)], max_queue=20_000, aging_s=30.0, affinity_wait_s=0)
         for rid in range(10_002):
             client = f"client-{rid % 1000}"
             queue.submit(client, "batch", clock())

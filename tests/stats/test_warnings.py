@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from proxy.lanes.queue import HostSnapshot
 from proxy.ollama import LoadedModel
 from proxy.stats.warnings import HINTS, IdleWatch, changed_options, is_truncated
 from tests.stats.helpers import Clock, final_line, make_stats, ndjson_body, run_request, snapshot
@@ -125,8 +126,8 @@ class TestFromRequests:
         """A free lane of one upstream next to another upstream's queue is no bug."""
         clock = Clock()
         stats = make_stats(clock)
-        pools = {"a": (1, 0, 0), "b": (1, 1, 5)}
-        state = replace(snapshot(lanes=2, busy=1, depth=5), by_upstream=pools)
+        hosts = (HostSnapshot("a", 1, 0, True, 0, 0), HostSnapshot("b", 1, 1, True, 5, 0))
+        state = replace(snapshot(lanes=2, busy=1, depth=5), hosts=hosts)
         stats.view(state)
         clock.advance(5.0)
         assert stats.view(state).warnings == []
