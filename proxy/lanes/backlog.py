@@ -76,12 +76,14 @@ class Backlog:
         return 0 if entry is None else entry.avoided[host]
 
     def oldest_for(self, model: str, host: str) -> Ticket | None:
-        """The oldest queued ticket for `model`, or None if there is none or it avoids `host`."""
+        """The oldest queued ticket for `model` that may go to `host`, or None."""
         entry = self._models.get(model)
         if entry is None:
             return None
         plain = next(iter(entry.plain.values()), None)
-        avoiding = next(iter(entry.avoiding.values()), None)
-        if avoiding is None or (plain is not None and plain.id < avoiding.id):
-            return plain
-        return None if host in avoiding.avoid else avoiding
+        for ticket in entry.avoiding.values():  # oldest first; only those older than `plain`
+            if plain is not None and ticket.id > plain.id:
+                break
+            if host not in ticket.avoid:
+                return ticket
+        return plain

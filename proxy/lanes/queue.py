@@ -39,12 +39,11 @@ rules 3-5, `placement` rules 6, 7, 9 and 13, and `backlog.Backlog` serves rules 
 10. Bypass. A host *may serve* a ticket if it is healthy, the ticket does not avoid it, and the
    model is installed there, or nothing is known of its models, or no healthy host has the
    model installed. If no host can take the head (rule 9), the first healthy host with a free
-   lane (in the configured order) that can start something takes, within rule 6, the oldest
-   ticket for a model loaded there, else the oldest ticket it may serve; a model whose oldest
-   ticket avoids the host is skipped there. One ticket per step, then the head is tried again.
-   The head keeps its place; the bypassing ticket's client keeps its turn. So after admit() no
-   host has a free lane for a ticket it may serve (unless an older ticket for the model avoids
-   it).
+   lane (in the configured order) that can start something takes, within rule 6 and never a
+   ticket that avoids it, the oldest ticket for a model loaded there, else the oldest ticket
+   it may serve. One ticket per step, then the head is tried again. The head keeps its place;
+   the bypassing ticket's client keeps its turn. So after admit() no host has a free lane for
+   a ticket it may serve.
 11. Affinity. If binding the head would evict a model loaded on its host while tickets for a
    model loaded there wait, the oldest of those goes to that host instead (out of turn, as in
    rule 10), for at most `affinity_wait_s` from the first deferral on that host; then the swap

@@ -520,6 +520,17 @@ class TestRule10Bypass:
         queue.submit("b", "normal", 0.0, model=B)
         assert [t.model for t in queue.admit(0.0)] == [A, B]
 
+    def test_an_avoiding_ticket_does_not_block_its_model(self) -> None:
+        """The oldest ticket for a model avoids y; a younger one for that model still runs there."""
+        queue = make(Host("x", 1), Host("y", 1, first_lane=1))
+        queue.submit("h", "normal", 0.0, avoid=["y"])
+        (holder,) = queue.admit(0.0)
+        assert holder.upstream == "x"
+        queue.submit("r", "normal", 0.0, model=A, avoid=["y"])  # a retry that failed on y
+        fresh = queue.submit("f", "normal", 0.0, model=A)
+        assert [fresh] == queue.admit(0.0)
+        assert fresh.upstream == "y"
+
 
 class TestRule11Affinity:
     """Rule 11: finish the loaded model's work before a swap, for at most affinity_wait_s."""
@@ -744,7 +755,7 @@ class TestRule15Snapshot:
 
     @pytest.mark.parametrize("seed", range(6))
     def test_nothing_runnable_after_admit(self, seed: int) -> None:
-        """Over random hosts, models, limits and health, after admit() no host can
+        """Over random hosts, models, limits, avoid sets and health, after admit() no host can
         start a ticket it may serve, and eligible/runnable match their definitions."""
         rng = random.Random(seed)
         models = ["m0", "m1", "m2", "nowhere"]
@@ -762,11 +773,13 @@ class TestRule15Snapshot:
             now = step * 0.1
             roll = rng.random()
             if roll < 0.45:
+                avoid = rng.sample(names, 1) if rng.random() < 0.2 else []
                 ticket = queue.submit(
                     f"c{rng.randrange(4)}",
                     rng.choice(["interactive", "normal", "batch"]),
                     now,
                     model=rng.choice(models),
+                    avoid=avoid,
                 )
                 queued[ticket.id] = ticket
             elif roll < 0.55 and queued:
