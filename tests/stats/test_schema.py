@@ -1,4 +1,4 @@
-"""The /stats schema is a public contract: code, README and live answers agree exactly."""
+"""The /stats schema is a public contract: code, docs/stats.md and live answers agree exactly."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from tests.stats.helpers import Clock, make_stats
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).parent / "data"
-# Map keys in the README table, by the field that holds the map.
+# Map keys in the docs/stats.md table, by the field that holds the map.
 _MAP_KEYS = {
     "by_class": "<class>",
     "by_client": "<client>",
@@ -34,13 +34,12 @@ _MAP_KEYS = {
 }
 
 
-def _readme_section() -> str:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    return text.split("<!-- section:stats -->")[1].split("<!-- /section:stats -->")[0]
+def _stats_page() -> str:
+    return (ROOT / "docs" / "stats.md").read_text(encoding="utf-8")
 
 
 def _documented() -> set[str]:
-    table = _readme_section().split("### `/stats` fields")[1].split("### Warnings")[0]
+    table = _stats_page().split("## `/stats` fields")[1].split("## Warnings")[0]
     return set(re.findall(r"^\| `([^`]+)` \|", table, flags=re.MULTILINE))
 
 
@@ -72,8 +71,8 @@ def _paths(model: type[BaseModel], prefix: str = "") -> set[str]:
 
 
 class TestSchema:
-    def test_keys_match_the_readme_exactly(self) -> None:
-        """Every /stats key is documented in the README table, and nothing else is."""
+    def test_keys_match_the_docs_exactly(self) -> None:
+        """Every /stats key is documented in docs/stats.md's table, and nothing else is."""
         assert _paths(StatsView) == _documented()
 
     def test_required_top_level_keys(self) -> None:
@@ -83,15 +82,15 @@ class TestSchema:
         )
 
     def test_recorded_snapshot_fits_the_schema(self) -> None:
-        """The README's real example validates with no extra or missing key."""
+        """The real example in docs/stats.md validates with no extra or missing key."""
         doc = json.loads((DATA / "stats_snapshot.json").read_text(encoding="utf-8"))
         assert StatsView.model_validate(doc).model_dump(mode="json") == doc
-        readme_json = _readme_section().split("```json\n")[1].split("```")[0]
-        assert json.loads(readme_json) == doc
+        documented = _stats_page().split("```json\n")[1].split("```")[0]
+        assert json.loads(documented) == doc
 
-    def test_readme_lists_every_warning_with_its_hint(self) -> None:
-        """Each warning kind and its exact hint appear in the README."""
-        section = _readme_section()
+    def test_docs_list_every_warning_with_its_hint(self) -> None:
+        """Each warning kind and its exact hint appear in docs/stats.md."""
+        section = _stats_page()
         for kind, hint in HINTS.items():
             assert f"| `{kind}` |" in section
             assert hint in section

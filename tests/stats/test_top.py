@@ -68,10 +68,9 @@ class TestTop:
         assert bar(2.0, 3) == "███"
         assert bar(-1, 2) == "░░"
 
-    def test_readme_shows_this_frame(self) -> None:
-        """The README's `lanes top` capture is this frame (trailing spaces trimmed)."""
-        readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-        section = readme.split("<!-- section:stats -->")[1].split("<!-- /section:stats -->")[0]
-        capture = section.split("```text\n")[1].split("```")[0]
+    def test_docs_show_this_frame(self) -> None:
+        """The `lanes top` capture in docs/stats.md is this frame (trailing spaces trimmed)."""
+        page = Path(__file__).resolve().parents[2] / "docs" / "stats.md"
+        capture = page.read_text(encoding="utf-8").split("```text\n")[1].split("```")[0]
         frame = "\n".join(line.rstrip() for line in _render(_snapshot(), 110).splitlines())
         assert capture.strip("\n") == frame.strip("\n")
