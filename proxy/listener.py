@@ -23,14 +23,11 @@ class Listener:
 
 async def start_app(app: web.Application, listen: str) -> Listener:
     """Bind `listen` (port 0 picks a free port); disconnects cancel their handlers."""
-    host, port = split_listen(listen)
+    host, _ = split_listen(listen)
     runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = web.TCPSite(runner, host, split_listen(listen)[1])
     await site.start()
-    bound = port
-    sockets = getattr(site._server, "sockets", None)  # aiohttp exposes the bound socket only here
-    if sockets:
-        bound = sockets[0].getsockname()[1]
+    bound = runner.addresses[0][1]  # the port the system chose for port 0
     shown = f"[{host}]" if ":" in host else host
     return Listener(runner, f"http://{shown}:{bound}")

@@ -4,28 +4,68 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 
 import aiohttp
 from aiohttp import web
 
+from proxy.lanes.placement import Host
 from proxy.lanes.queue import LaneQueue
-from proxy.relay import observe
 from proxy.relay.gate import LaneGate
-from proxy.relay.handlers import ProxyHandler
+from proxy.relay.handler import Handler
+from proxy.relay.inflight import InFlight
 from proxy.relay.middleware import exchange_middleware
-from proxy.relay.router import Router, build_hosts
+from proxy.relay.router import Router
 from proxy.relay.upstream import open_session
+from proxy.relay.watch import watch
 from proxy.settings import ProxySettings
-from proxy.stats.recorder import Recorder
+from proxy.stats.ledger import Ledger
+from proxy.stats.metrics import CONTENT_TYPE_LATEST, Metrics
+from proxy.stats.recorder import Recorder, Tee
+from proxy.stats.schema import StatsView
+from proxy.stats.view import build_view
+from proxy.upstream_specs import UpstreamSpec, resolve_lanes
 
-__all__ = ["GATE", "RECORDER", "ROUTER", "SESSION", "SETTINGS", "create_app", "make_gate"]
+__all__ = [
+    "GATE",
+    "INFLIGHT",
+    "LEDGER",
+    "METRICS",
+    "ROUTER",
+    "SESSION",
+    "SETTINGS",
+    "build_hosts",
+    "create_app",
+    "make_gate",
+]
 
 SETTINGS = web.AppKey("settings", ProxySettings)
 GATE = web.AppKey("gate", LaneGate)
-RECORDER = web.AppKey[Recorder]("recorder")
+INFLIGHT = web.AppKey("inflight", InFlight)
+LEDGER = web.AppKey("ledger", Ledger)
+METRICS = web.AppKey("metrics", Metrics)
 SESSION = web.AppKey("session", aiohttp.ClientSession)
 ROUTER = web.AppKey("router", Router)
+
+
+def build_hosts(specs: list[UpstreamSpec]) -> list[Host]:
+    """One `Host` per spec, lane numbers running on from one host to the next."""
+    hosts, first = [], 0
+    for spec in specs:
+        lanes = resolve_lanes(spec)
+        hosts.append(
+            Host(
+                spec.name,
+                lanes,
+                first_lane=first,
+                weight=spec.weight,
+                max_loaded=spec.max_loaded_models,
+                model_lanes=spec.model_lanes,
+            )
+        )
+        first += lanes
+    return hosts
 
 
 def make_gate(settings: ProxySettings) -> LaneGate:
@@ -45,37 +85,66 @@ def make_gate(settings: ProxySettings) -> LaneGate:
 
 
 def create_app(settings: ProxySettings, *, recorder: Recorder | None = None) -> web.Application:
-    """Build the proxy app; the upstream session opens at startup and closes at cleanup."""
-    app = web.Application(
-        client_max_size=settings.max_body_mb * 2**20,
-        middlewares=[exchange_middleware(settings)],
-    )
+    """Build the proxy app; the upstream session opens at startup and closes at cleanup.
+
+    Statistics always record into the app's Ledger; `recorder` also hears every event.
+    """
     gate = make_gate(settings)
     router = Router(settings, gate.queue, gate)
-    app[SETTINGS] = settings
-    app[GATE] = gate
-    app[ROUTER] = router
-    if recorder is None:  # statistics: /stats, /metrics and the recorder behind them
-        recorder = observe.install(app, settings, gate, extra=observe.router_sections(router))
-    app[RECORDER] = recorder
-    handler = ProxyHandler(settings, gate, recorder)
+    ledger = Ledger(
+        hosts={spec.name: spec.url for spec in settings.upstream_specs()},
+        lanes=gate.lanes,
+        max_queue=settings.max_queue,
+        reload_warn_ms=settings.reload_warn_ms,
+        upstream_queue_warn_ms=settings.upstream_queue_warn_ms,
+    )
+
+    def view() -> StatsView:
+        return build_view(
+            ledger,
+            gate.snapshot(),
+            time.monotonic(),
+            hosts=router.host_counters(),
+            pins=router.pin_rows(),
+        )
+
+    metrics = Metrics(view, client_labels=settings.metrics_client_labels)
+    ledger.observers.append(metrics.observe)
+    sink: Recorder = ledger if recorder is None else Tee(ledger, recorder)
+    handler = Handler(settings, gate, router, sink)
+    inflight = InFlight()
+    app = web.Application(
+        client_max_size=settings.max_body_mb * 2**20,
+        middlewares=[exchange_middleware(settings, sink, inflight)],
+    )
+    app[SETTINGS], app[GATE], app[ROUTER], app[INFLIGHT] = settings, gate, router, inflight
+    app[LEDGER], app[METRICS] = ledger, metrics
+
+    async def stats_handler(request: web.Request) -> web.Response:
+        return web.json_response(text=view().model_dump_json())
+
+    async def metrics_handler(request: web.Request) -> web.Response:
+        return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def upstream_session(app: web.Application) -> AsyncIterator[None]:
         async with open_session(settings) as session:
             app[SESSION] = session
             router.open(session)
-            handler.router = router
-            watch = asyncio.create_task(router.watch())
+            task = asyncio.create_task(
+                watch(router, gate, ledger, interval_s=settings.health_interval_s)
+            )
             yield
-            watch.cancel()
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await watch
+                await task
 
     async def refuse_queued(app: web.Application) -> None:
         gate.close()
 
     app.cleanup_ctx.append(upstream_session)
     app.on_shutdown.append(refuse_queued)
-    # Registered last: explicit routes (observe's /stats, /metrics) are matched first.
+    app.router.add_get("/stats", stats_handler)
+    app.router.add_get("/metrics", metrics_handler)
+    # Registered last: the proxy's own routes above are matched first.
     app.router.add_route("*", "/{tail:.*}", handler.handle)
     return app

@@ -7,11 +7,11 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Any
 
 from proxy import errors
 from proxy.lanes.queue import LaneQueue, QueueFull, QueueSnapshot
 from proxy.lanes.ring import Ticket, TicketState
+from proxy.relay.classify import RequestFacts
 
 __all__ = ["LaneGate", "Lease"]
 
@@ -22,26 +22,27 @@ def _retry_after(wait_s: float) -> int:
 
 
 class Lease:
-    """One request's claim on a lane: waits in `__aenter__`, frees the lane in `__aexit__`."""
+    """One request's claim on a lane: waits in `__aenter__`, frees the lane in `__aexit__`.
 
-    __slots__ = ("_gate", "avoid", "client", "model", "priority", "queue_s", "ticket", "upstream")
+    `move()` trades the lane for one on another host (a retry before the first byte); every
+    lane it gets is reported through `on_admitted`.
+    """
+
+    __slots__ = ("_gate", "_on_admitted", "avoid", "facts", "queue_s", "ticket", "upstream")
 
     def __init__(
         self,
         gate: LaneGate,
-        client: str,
-        priority: str,
-        model: str = "",
-        avoid: frozenset[str] = frozenset(),
+        facts: RequestFacts,
+        on_admitted: Callable[[Lease], None] | None = None,
     ) -> None:
         self._gate = gate
-        self.client = client
-        self.priority = priority
+        self._on_admitted = on_admitted
+        self.facts = facts
+        self.avoid: frozenset[str] = frozenset()
         self.upstream = ""  # the host the ticket was bound to; set once the lane is held
-        self.model = model
-        self.avoid = avoid
         self.ticket: Ticket | None = None
-        self.queue_s = 0.0
+        self.queue_s = 0.0  # time spent waiting for lanes so far
 
     @property
     def lane(self) -> int:
@@ -51,7 +52,7 @@ class Lease:
         return self.ticket.lane
 
     async def __aenter__(self) -> Lease:
-        await self._gate._acquire(self)
+        await self._take()
         return self
 
     async def __aexit__(
@@ -62,14 +63,30 @@ class Lease:
     ) -> None:
         self.release()
 
+    async def move(self, *, avoid: str) -> None:
+        """Give the lane back and wait for one on a host other than `avoid` (and earlier ones)."""
+        self.release()
+        self.avoid = self.avoid | {avoid}
+        await self._take()
+
     def release(self) -> None:
         """Free the lane now (idempotent; synchronous, so safe in a cancelled task's finally)."""
         if self.ticket is not None:
             self._gate._release(self.ticket)
 
+    async def _take(self) -> None:
+        started = self._gate.clock()
+        try:
+            ticket = await self._gate._acquire(self.facts, self.avoid)
+        finally:
+            self.queue_s += self._gate.clock() - started
+        self.ticket, self.upstream = ticket, ticket.upstream
+        if self._on_admitted is not None:
+            self._on_admitted(self)
+
 
 class LaneGate:
-    """Owns the waiters' futures and the holders' tasks; every exit path gives the lane back.
+    """Owns the waiters' futures; every exit path gives the lane back.
 
     The scheduler decides; the gate only wakes the futures of the tickets it admits. A waiter
     that is cancelled (client gone, wait limit) withdraws its ticket, and if the scheduler had
@@ -85,11 +102,8 @@ class LaneGate:
     ) -> None:
         self._queue = queue
         self._max_wait = dict(max_wait_s or {})
-        self._clock = clock
+        self.clock = clock
         self._waiters: dict[int, asyncio.Future[None]] = {}
-        self._holders: dict[int, asyncio.Task[Any]] = {}
-        self._idle = asyncio.Event()
-        self._idle.set()
         self._closed = False
 
     @property
@@ -126,22 +140,18 @@ class LaneGate:
         return _retry_after(self._queue.wait_estimate_s())
 
     def lane(
-        self,
-        client: str,
-        priority: str,
-        *,
-        model: str = "",
-        avoid: frozenset[str] = frozenset(),
+        self, facts: RequestFacts, *, on_admitted: Callable[[Lease], None] | None = None
     ) -> Lease:
-        """A lease to use as `async with gate.lane(...) as lease:`.
+        """A lease to use as `async with gate.lane(facts) as lease:`.
 
-        `model` and `avoid` steer placement; `lease.upstream` names the host once it is held.
+        The facts' client, priority and model decide the turn and the host; `lease.upstream`
+        names the host once the lane is held, and `on_admitted` hears of every lane taken.
         """
-        return Lease(self, client, priority, model, avoid)
+        return Lease(self, facts, on_admitted)
 
     def poke(self) -> None:
         """Hand free lanes to waiters now (after a host's health or models changed)."""
-        self._dispatch(self._clock())
+        self._dispatch(self.clock())
 
     def close(self) -> int:
         """Refuse new requests and answer every queued one with `Draining`; returns how many."""
@@ -153,45 +163,26 @@ class LaneGate:
                 waiter.set_exception(self._draining())
         return len(drained)
 
-    async def wait_idle(self) -> None:
-        """Return once no lane is held."""
-        while self._queue.busy:
-            self._idle.clear()
-            await self._idle.wait()
-
-    def abort_running(self) -> int:
-        """Cancel the tasks that hold lanes (end of a drain); returns how many."""
-        holders = list(self._holders.values())
-        for task in holders:
-            task.cancel()
-        return len(holders)
-
     def _draining(self) -> errors.Draining:
         return errors.Draining("the proxy is shutting down", retry_after_s=self.retry_after_s())
 
-    async def _acquire(self, lease: Lease) -> None:
+    async def _acquire(self, facts: RequestFacts, avoid: frozenset[str]) -> Ticket:
         if self._closed:
             raise self._draining()
-        now = self._clock()
+        now = self.clock()
         try:
             ticket = self._queue.submit(
-                lease.client, lease.priority, now, model=lease.model, avoid=lease.avoid
+                facts.client, facts.priority, now, model=facts.model_key, avoid=avoid
             )
         except QueueFull as exc:
             raise errors.QueueFull(
                 f"server busy, please try again.  {exc.depth} requests are queued for a lane",
                 retry_after_s=_retry_after(exc.wait_estimate_s),
             ) from None
-        lease.ticket = ticket
         self._dispatch(now)
         if ticket.state is TicketState.QUEUED:
             await self._wait(ticket)
-        assert ticket.admitted_at is not None
-        lease.upstream = ticket.upstream
-        lease.queue_s = ticket.admitted_at - now
-        task = asyncio.current_task()
-        if task is not None:
-            self._holders[ticket.id] = task
+        return ticket
 
     async def _wait(self, ticket: Ticket) -> None:
         waiter = asyncio.get_running_loop().create_future()
@@ -222,14 +213,11 @@ class LaneGate:
             self._release(ticket)  # admitted while its waiter was being cancelled
 
     def _release(self, ticket: Ticket) -> None:
-        self._holders.pop(ticket.id, None)
         if ticket.state is not TicketState.ADMITTED:
             return
-        now = self._clock()
+        now = self.clock()
         self._queue.finish(ticket, now)
         self._dispatch(now)
-        if not self._queue.busy:
-            self._idle.set()
 
     def _dispatch(self, now: float) -> None:
         for ticket in self._queue.admit(now):

@@ -13,12 +13,9 @@ __all__ = ["PINNABLE_PATHS", "pin_body"]
 PINNABLE_PATHS = frozenset({"/api/generate", "/api/chat", "/api/embed", "/api/embeddings"})
 
 
-def pin_body(path: str, body: bytes, pin: PinSpec) -> bytes | None:
-    """The body with the pinned values set, or None when nothing had to change."""
+def pin_body(path: str, doc: dict[str, Any], pin: PinSpec) -> bytes | None:
+    """The body with the pinned values set (in `doc` too), or None when nothing had to change."""
     if path not in PINNABLE_PATHS:
-        return None
-    doc: Any = json.loads(body)  # already validated by parse_request
-    if not isinstance(doc, dict):
         return None
     changed = False
     if pin.num_ctx is not None:

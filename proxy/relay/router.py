@@ -1,4 +1,4 @@
-"""Router: the I/O around host placement: relays, health checks, model polls, merged views, pins."""
+"""Router: picks the host, relays, retries once before the first byte, owns breaker feedback."""
 
 from __future__ import annotations
 
@@ -6,55 +6,59 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import structlog
+from aiohttp import web
 
 from proxy import errors
-from proxy.lanes.placement import Host
 from proxy.lanes.queue import LaneQueue
-from proxy.relay.gate import LaneGate
+from proxy.ollama_state import OllamaError, OllamaReader, OllamaState, get_json
+from proxy.relay import headers
+from proxy.relay.classify import RequestFacts
+from proxy.relay.gate import LaneGate, Lease
 from proxy.relay.health import Breaker
 from proxy.relay.merge import merge
-from proxy.relay.pinning import pin_body
-from proxy.relay.upstream import Upstream
+from proxy.relay.outcome import Exchange, Relayed
+from proxy.relay.upstream import Body, Upstream
 from proxy.settings import ProxySettings
-from proxy.stats.schema import PinView, UpstreamsRow
-from proxy.upstream_specs import UpstreamSpec, resolve_lanes
+from proxy.stats.recorder import Recorder
+from proxy.stats.records import HostCounters
+from proxy.stats.schema import PinView
+from proxy.upstream_specs import UpstreamSpec
 
-__all__ = ["Router", "build_hosts"]
+__all__ = ["Router", "Tap"]
 
-log = structlog.get_logger("proxy.relay.router")
-_TICK_S = 0.25  # how often breaker timeouts are applied
-_CHECK_TIMEOUT_S = 5.0
+log = structlog.get_logger("proxy.router")
+_RETRYABLE = (errors.UpstreamUnavailable, errors.UpstreamTimeout)
 
 
-def build_hosts(specs: list[UpstreamSpec]) -> list[Host]:
-    """One `Host` per spec, lane numbers running on from one host to the next."""
-    hosts, first = [], 0
-    for spec in specs:
-        lanes = resolve_lanes(spec)
-        hosts.append(
-            Host(
-                spec.name,
-                lanes,
-                first_lane=first,
-                weight=spec.weight,
-                max_loaded=spec.max_loaded_models,
-                model_lanes=spec.model_lanes,
-            )
-        )
-        first += lanes
-    return hosts
+def _ms(seconds: float) -> int:
+    return round(seconds * 1000)
 
 
 def _auth(spec: UpstreamSpec) -> str | None:
     return None if spec.auth_header is None else spec.auth_header.get_secret_value()
 
 
+@dataclass(frozen=True, slots=True)
+class Tap:
+    """Reports one laned request's upstream headers and relayed chunks to the recorder."""
+
+    recorder: Recorder
+    rid: int
+
+    def headers(self, status: int) -> None:
+        self.recorder.upstream_headers(self.rid, status=status, now=time.monotonic())
+
+    def chunk(self, data: bytes) -> None:
+        self.recorder.chunk_relayed(self.rid, data, time.monotonic())
+
+
 class Router:
-    """Knows every host: its relay, its breaker, what it has loaded and installed."""
+    """Knows every host: its relay, its breaker, and (through the queue) its models."""
 
     def __init__(
         self,
@@ -70,35 +74,27 @@ class Router:
         self._queue = queue
         self._gate = gate
         self._clock = clock
+        self._drop_auth = settings.auth_token is not None
         self._breakers = {
             name: Breaker(failures=settings.breaker_failures, open_s=settings.breaker_open_s)
             for name in self.names
         }
         self.relays: dict[str, Upstream] = {}
+        self.readers: dict[str, OllamaReader] = {}
         self._session: aiohttp.ClientSession | None = None
         self.pins = dict(settings.pin)
         self.pinned: Counter[str] = Counter()
 
     def open(self, session: aiohttp.ClientSession) -> None:
-        """Create the hosts' relays on the app's shared session."""
+        """Create the hosts' relays and readers on the app's shared session."""
         self._session = session
-        self.relays = {
-            name: Upstream(self._settings, session, base=spec.url, auth=_auth(spec))
-            for name, spec in self.specs.items()
-        }
+        for name, spec in self.specs.items():
+            self.relays[name] = Upstream(self._settings, session, base=spec.url, auth=_auth(spec))
+            self.readers[name] = OllamaReader(session, spec.url, auth=_auth(spec))
 
     def healthy(self) -> list[str]:
         """Names of the hosts that take new requests, in configuration order (fail-open)."""
         return [name for name in self.names if self._queue.host(name).healthy]
-
-    def request_failed(self, name: str) -> None:
-        """A connection failure or 5xx from `name` (passive check)."""
-        self._breakers[name].request_failed(self._clock())
-        self._apply()
-
-    def request_succeeded(self, name: str) -> None:
-        """An answer below 500 from `name`."""
-        self._breakers[name].request_succeeded()
 
     def can_retry(self, model: str, failed: str) -> bool:
         """True if another healthy host has `model` installed (or may have: not polled yet)."""
@@ -116,16 +112,71 @@ class Router:
                     return host.name
         return up[0].name if up else self.names[0]
 
-    def pin(self, path: str, model: str, body: bytes) -> bytes:
-        """The body with `[serve.pin]` values for `model` applied; counts each changed request."""
-        spec = self.pins.get(model)
-        if spec is None:
-            return body
-        pinned = pin_body(path, body, spec)
-        if pinned is None:
-            return body
+    def count_pin(self, model: str) -> None:
+        """A `[serve.pin]` rule changed one request for `model`."""
         self.pinned[model] += 1
-        return pinned
+
+    async def relay(
+        self,
+        request: web.Request,
+        facts: RequestFacts,
+        exchange: Exchange,
+        *,
+        lease: Lease | None = None,
+        tap: Tap | None = None,
+    ) -> web.StreamResponse:
+        """Relay to the lease's host (or one picked); once more elsewhere if nothing was sent."""
+        send = headers.request_headers(request.headers.items(), drop_authorization=self._drop_auth)
+        body: Body = facts.body
+        if body is None and request.body_exists:
+            body = request.content
+            if request.content_length is not None:
+                send.append(("Content-Length", str(request.content_length)))
+        name = lease.upstream if lease else facts.upstream or self.pick(facts.model_key)
+        started = self._clock()
+        try:
+            try:
+                response, relayed = await self._relay_once(name, request, body, send, exchange, tap)
+            except _RETRYABLE:  # nothing reached the client: once more, on another host
+                if lease is None or not self.can_retry(facts.model_key, name):
+                    raise
+                await lease.move(avoid=name)
+                name = lease.upstream
+                response, relayed = await self._relay_once(name, request, body, send, exchange, tap)
+        finally:
+            exchange.upstream_ms = _ms(self._clock() - started)
+        exchange.relayed = relayed
+        return response
+
+    async def _relay_once(
+        self,
+        name: str,
+        request: web.Request,
+        body: Body,
+        send: list[tuple[str, str]],
+        exchange: Exchange,
+        tap: Tap | None,
+    ) -> tuple[web.StreamResponse, Relayed]:
+        """Relay to host `name` and tell its breaker how it went."""
+        exchange.host = name
+        try:
+            response, relayed = await self.relays[name].relay(
+                request,
+                body,
+                send,
+                client=exchange.client,
+                queue_ms=exchange.queue_ms,
+                on_headers=None if tap is None else tap.headers,
+                on_chunk=None if tap is None else tap.chunk,
+            )
+        except _RETRYABLE:
+            self._failed(name)
+            raise
+        if relayed.status >= 500 or (relayed.error is not None and not relayed.client_gone):
+            self._failed(name)
+        else:
+            self._breakers[name].request_succeeded()
+        return response, relayed
 
     async def merged(self, path: str) -> dict[str, Any]:
         """The union of `path` over the healthy hosts; 502 if none answers."""
@@ -135,33 +186,47 @@ class Router:
             raise errors.UpstreamUnavailable(f"no upstream answered {path} ({', '.join(names)})")
         return merge(path, docs)
 
-    async def watch(self) -> None:
-        """Check every host each `health_interval_s`; apply breaker timeouts; never returns."""
-        next_check = 0.0
-        while True:
-            now = self._clock()
-            if now >= next_check:
-                next_check = now + self._settings.health_interval_s
-                await asyncio.gather(*(self._check(name) for name in self.names))
-            self._apply()
-            await asyncio.sleep(_TICK_S)
+    def host_seen(self, name: str, state: OllamaState) -> None:
+        """The poll's latest look at one host: health, loaded and installed models."""
+        self._breakers[name].check(state.reachable, self._clock())
+        if state.reachable:
+            self._queue.observe_host(
+                name,
+                loaded=None if state.loaded is None else [m.name for m in state.loaded],
+                installed=None if state.installed is None else [m.name for m in state.installed],
+            )
+        self.apply_breakers()
+        self._gate.poke()
 
-    def rows(self) -> dict[str, UpstreamsRow]:
-        """The `/stats` rows of every host."""
-        rows, now = {}, self._clock()
-        for name, spec in self.specs.items():
-            host = self._queue.host(name)
-            rows[name] = UpstreamsRow(
-                url=spec.url,
-                lanes=host.lanes,
-                busy=host.busy,
+    def apply_breakers(self) -> None:
+        """Push breaker health into the queue; if every host is out, all stay in (fail open:
+        requests then fail fast with the host's own error instead of waiting for a lane)."""
+        now = self._clock()
+        states = {name: breaker.healthy(now) for name, breaker in self._breakers.items()}
+        fail_open = not any(states.values())
+        changed = False
+        for name, healthy in states.items():
+            if self._queue.host(name).healthy != (healthy or fail_open):
+                log.warning("upstream_health", upstream=name, healthy=healthy)
+                self._queue.set_health(name, healthy or fail_open)
+                changed = True
+        if changed:
+            self._gate.poke()
+
+    def host_counters(self) -> list[HostCounters]:
+        """The request path's own counters per host, for `/stats`."""
+        now = self._clock()
+        return [
+            HostCounters(
+                name=name,
                 healthy=self._breakers[name].healthy(now),
-                loaded_models=list(host.loaded),
-                requests=host.dispatched,
-                swaps=host.swaps,
+                warm_models=tuple(self._queue.host(name).loaded),
+                requests=self._queue.host(name).dispatched,
+                swaps=self._queue.host(name).swaps,
                 errors=self._breakers[name].errors,
             )
-        return rows
+            for name in self.names
+        ]
 
     def pin_rows(self) -> dict[str, PinView]:
         """The `/stats` rows of every pinned model."""
@@ -174,61 +239,22 @@ class Router:
             for model, spec in self.pins.items()
         }
 
-    def _apply(self) -> None:
-        """Push breaker health into the queue; if every host is out, all stay in (fail open:
-        requests then fail fast with the host's own error instead of waiting for a lane)."""
-        now = self._clock()
-        states = {name: breaker.healthy(now) for name, breaker in self._breakers.items()}
-        fail_open = not any(states.values())
-        changed = False
-        for name, healthy in states.items():
-            host = self._queue.host(name)
-            if host.healthy != (healthy or fail_open):
-                log.warning("upstream_health", upstream=name, healthy=healthy)
-                self._queue.set_health(name, healthy or fail_open)
-                changed = True
-        if changed:
-            self._gate.poke()
-
-    async def _check(self, name: str) -> None:
-        version = await self._get(name, "/api/version")
-        self._breakers[name].check(version is not None, self._clock())
-        if version is None:
-            return
-        ps, tags = await asyncio.gather(self._get(name, "/api/ps"), self._get(name, "/api/tags"))
-        self._queue.observe_host(
-            name,
-            loaded=None if ps is None else _names(ps),
-            installed=None if tags is None else _names(tags),
-        )
-        self._apply()
-        self._gate.poke()
+    def _failed(self, name: str) -> None:
+        """A connection failure or 5xx from `name` (passive check)."""
+        self._breakers[name].request_failed(self._clock())
+        self.apply_breakers()
 
     async def _get(self, name: str, path: str) -> Any:
         """GET a JSON document from one host; None on any failure."""
         session = self._session
         if session is None:
             return None
-        spec = self.specs[name]
-        auth = _auth(spec)
-        headers = {"Authorization": auth} if auth else {}
+        auth = _auth(self.specs[name])
         try:
-            async with session.get(
-                spec.url + path,
-                headers=headers,
-                timeout=aiohttp.ClientTimeout(total=_CHECK_TIMEOUT_S),
-            ) as resp:
-                if resp.status != 200:
-                    return None
-                return await resp.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, ValueError):
+            return await get_json(
+                session,
+                self.specs[name].url + path,
+                headers={"Authorization": auth} if auth else {},
+            )
+        except OllamaError:
             return None
-
-
-def _names(doc: Any) -> list[str]:
-    models = doc.get("models") if isinstance(doc, dict) else None
-    return [
-        m["name"]
-        for m in (models if isinstance(models, list) else [])
-        if isinstance(m, dict) and isinstance(m.get("name"), str)
-    ]

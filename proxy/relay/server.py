@@ -4,9 +4,9 @@ Shutdown, in order:
 1. a handled signal sets the stop event;
 2. the listening socket closes, so no new connections are accepted;
 3. the gate closes: every queued request is answered 503 and new inference requests too;
-4. running requests get up to `drain_timeout_s` to finish; those still running are cancelled,
-   which closes their upstream connections;
-5. the runner shuts down (idle keep-alive connections, pass-through requests, the session).
+4. running requests (laned and pass-through) get up to `drain_timeout_s` to finish; those
+   still running are cancelled, which closes their upstream connections;
+5. the runner shuts down (idle keep-alive connections, then the upstream session).
 """
 
 from __future__ import annotations
@@ -19,13 +19,15 @@ import structlog
 from aiohttp import web
 
 from proxy.log import configure_logging
-from proxy.relay.app import GATE, create_app
+from proxy.relay.app import GATE, INFLIGHT, create_app
 from proxy.settings import ProxySettings, split_listen
 from proxy.status import ExitStatus
 
 __all__ = ["HANDLED_SIGNALS", "run", "serve"]
 
 log = structlog.get_logger("proxy.relay.server")
+
+_CLEANUP_S = 0.5  # for requests that arrive on kept-alive connections during the drain
 
 HANDLED_SIGNALS = (
     signal.SIGINT,  # Ctrl-C in a terminal
@@ -47,8 +49,14 @@ def serve(settings: ProxySettings) -> int:
 async def run(settings: ProxySettings) -> int:
     """Serve on the running loop; returns the exit status."""
     app = create_app(settings)
-    gate = app[GATE]
-    runner = web.AppRunner(app, handle_signals=False, handler_cancellation=True, access_log=None)
+    gate, inflight = app[GATE], app[INFLIGHT]
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        handler_cancellation=True,
+        access_log=None,
+        shutdown_timeout=_CLEANUP_S,
+    )
     await runner.setup()
     host, port = split_listen(settings.listen)
     site = web.TCPSite(runner, host, port, backlog=1024)
@@ -82,10 +90,9 @@ async def run(settings: ProxySettings) -> int:
     cut = 0
     try:
         async with asyncio.timeout_at(deadline):
-            await gate.wait_idle()
+            await inflight.wait_empty()
     except TimeoutError:
-        cut = gate.abort_running()
-    runner._shutdown_timeout = max(0.5, deadline - loop.time())  # for pass-through requests
+        cut = inflight.cancel_all()
     await runner.cleanup()
     log.info("serve_stopped", refused_queued=refused, cut_running=cut)
     return ExitStatus.SUCCESS

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import aiohttp
 import structlog
@@ -14,9 +13,10 @@ from yarl import URL
 from proxy import errors
 from proxy.ollama import error_body
 from proxy.relay import headers
+from proxy.relay.outcome import Relayed
 from proxy.settings import ProxySettings
 
-__all__ = ["Relayed", "Upstream", "open_session"]
+__all__ = ["Body", "Upstream", "open_session"]
 
 log = structlog.get_logger("proxy.relay.upstream")
 
@@ -36,17 +36,6 @@ def open_session(settings: ProxySettings) -> aiohttp.ClientSession:
         skip_auto_headers=("User-Agent", "Accept-Encoding"),
         timeout=aiohttp.ClientTimeout(total=None, sock_connect=settings.timeout_connect_s),
     )
-
-
-@dataclass(frozen=True, slots=True)
-class Relayed:
-    """How a relay ended: the response, bytes relayed, the upstream's failure, the client's exit."""
-
-    response: web.StreamResponse
-    status: int
-    bytes: int
-    error: str | None = None
-    client_gone: bool = False
 
 
 class _ClientGone(Exception):
@@ -112,7 +101,7 @@ class Upstream:
         queue_ms: int,
         on_headers: Callable[[int], None] | None = None,
         on_chunk: Callable[[bytes], None] | None = None,
-    ) -> Relayed:
+    ) -> tuple[web.StreamResponse, Relayed]:
         """Forward `request` and stream the answer back; raises ProxyError before the first byte."""
         resp = await self._open(request.method, request.raw_path, send_headers, body)
         sent, error, clean = 0, None, False
@@ -142,9 +131,9 @@ class Upstream:
                 await out.write_eof()
             except (_ClientGone, ConnectionResetError) as exc:
                 sent = exc.sent if isinstance(exc, _ClientGone) else sent
-                return Relayed(out, resp.status, sent, error, client_gone=True)
+                return out, Relayed(resp.status, sent, error, client_gone=True)
             clean = error is None
-            return Relayed(out, resp.status, sent, error)
+            return out, Relayed(resp.status, sent, error)
         finally:
             if clean:
                 resp.release()

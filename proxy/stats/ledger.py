@@ -1,33 +1,36 @@
-"""Stats: the recorder the request path reports to, and the frozen view it answers with."""
+"""The Ledger: the write side of statistics, which the request path and the poll report to."""
 
 from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 
+from proxy.lanes.queue import QueueSnapshot
 from proxy.ollama import LoadedModel
 from proxy.stats.chunks import FinalMetrics, StreamTally
-from proxy.stats.records import Finished, Keyed, QueueState, Request, guarded
-from proxy.stats.schema import StatsView
-from proxy.stats.view import build_view
-from proxy.stats.warnings import LOAD_OPTIONS, IdleWatch, RequestFacts, WarningBook, final_warnings
+from proxy.stats.recorder import Outcome
+from proxy.stats.records import Finished, HostSeen, Keyed, Request, guarded
+from proxy.stats.warnings import LOAD_OPTIONS, IdleWatch, WarningBook, WarningCheck, final_warnings
 from proxy.stats.windows import SampleWindow, SecondBuckets
 
-__all__ = ["OTHER", "Stats"]
+__all__ = ["OTHER", "Ledger"]
 
 OTHER = "(other)"
 
 
-class Stats:
-    """Implements `Recorder`: O(1) per event and per chunk, bounded memory, `view()` out."""
+class Ledger:
+    """Implements `Recorder`: O(1) per event and per chunk, bounded memory.
+
+    It only records; `proxy.stats.view.build_view` reads it without changing anything.
+    """
 
     def __init__(
         self,
         *,
-        upstream_url: str,
-        lanes: int,
-        max_queue: int,
+        hosts: Mapping[str, str],
+        lanes: int = 1,
+        max_queue: int = 0,
         reload_warn_ms: float = 500.0,
         upstream_queue_warn_ms: float = 500.0,
         max_keys: int = 64,
@@ -35,7 +38,7 @@ class Stats:
         wall: Callable[[], float] = time.time,
     ) -> None:
         self.clock = clock
-        self.lanes = lanes
+        self.lanes = lanes  # used by the view when it is given no queue snapshot
         self.max_queue = max_queue
         self.reload_warn_ms = reload_warn_ms
         self.upstream_queue_warn_ms = upstream_queue_warn_ms
@@ -62,15 +65,11 @@ class Stats:
         self.eval_tokens = 0
         self.clients: dict[str, Keyed] = {}
         self.models: dict[str, Keyed] = {}
-        self.last_options: dict[str, dict[str, object]] = {}
-        self.warm_since: dict[str, float] = {}
+        self.last_options: dict[tuple[str, str], dict[str, object]] = {}  # (host, model)
+        self.warm_since: dict[tuple[str, str], float] = {}  # (host, model)
         self.warnings = WarningBook()
-        self.idle = IdleWatch()
-        self.upstream_url = upstream_url
-        self.upstream_reachable = False
-        self.upstream_version: str | None = None
-        self.loaded_models: list[LoadedModel] = []
-        self.upstream_checked_at: float | None = None
+        self.idle: dict[str, IdleWatch] = {}  # per host
+        self.hosts = {name: HostSeen(url) for name, url in hosts.items()}
 
     @guarded
     def request_received(
@@ -88,42 +87,28 @@ class Stats:
         self.queued_by_client[client] += 1
 
     @guarded
-    def request_rejected(self, rid: int, *, reason: str, now: float) -> None:
-        req = self.requests.pop(rid, None)
-        self.counts["rejected"] += 1
-        self._count_reason(self.rejected_by_reason, reason)
-        if req is not None and req.admitted_at is None:
-            self._unqueue(req)
-
-    @guarded
     def request_admitted(
-        self, rid: int, *, lane: int, options: dict[str, object], now: float
+        self, rid: int, *, host: str, lane: int, options: dict[str, object], now: float
     ) -> None:
         req = self.requests.get(rid)
-        if req is None or req.admitted_at is not None:
+        if req is None:
             return
+        req.host, req.lane = host, lane
+        if req.admitted_at is not None:
+            return  # a retry's new lane: the request keeps its wait and its busy count
         self._unqueue(req)
-        req.admitted_at, req.lane = now, lane
+        req.admitted_at = now
         wait = now - req.received_at
         self.waits.add(now, wait * 1000.0)
         for row in (self.clients[req.client], self.models[req.model]):
             row.wait_sum_s += wait
             row.waits += 1
         req.options = {k: options[k] for k in LOAD_OPTIONS if k in options}
-        req.previous = self.last_options.get(req.model)
-        self.last_options[req.model] = req.options
+        req.previous = self.last_options.get((host, req.model))
+        self.last_options[(host, req.model)] = req.options
         self.running[rid] = req
         self.counts["admitted"] += 1
         self._busy_change(+1, now)
-
-    @guarded
-    def request_cancelled(self, rid: int, *, while_queued: bool, now: float) -> None:
-        if not while_queued:
-            return  # request_finished(outcome="cancelled") follows and counts it
-        req = self.requests.pop(rid, None)
-        self.counts["cancelled_while_queued"] += 1
-        if req is not None and req.admitted_at is None:
-            self._unqueue(req)
 
     @guarded
     def upstream_headers(self, rid: int, *, status: int, now: float) -> None:
@@ -143,48 +128,32 @@ class Stats:
             self.buckets.add(now, "output", new)
 
     @guarded
-    def request_finished(
-        self, rid: int, *, status: int, outcome: str, reason: str | None, now: float
-    ) -> None:
+    def request_finished(self, rid: int, *, outcome: Outcome, now: float) -> None:
         req = self.requests.pop(rid, None)
         if req is None:
             return
-        admitted_at = req.admitted_at
-        if admitted_at is None:
+        if req.admitted_at is None:
             self._unqueue(req)
-            admitted_at = now
-        elif self.running.pop(rid, None) is not None:
+            self._count_unadmitted(outcome)
+            return
+        if self.running.pop(rid, None) is not None:
             self._busy_change(-1, now)
         final = req.tally.final()
-        if outcome == "completed" and status >= 400:  # relayed fine, but an error answer
-            outcome, reason = "failed", f"http_{status}"
-        if outcome == "completed":
-            self.counts["completed"] += 1
-            self.totals.add(now, (now - req.received_at) * 1000.0)
-        elif outcome == "cancelled":
-            self.counts["cancelled_while_running"] += 1
-        else:
-            self.counts["failed"] += 1
-            self._count_reason(self.failed_by_reason, reason or outcome)
-        failed_upstream = outcome == "failed" and (
-            req.status is None or (reason or "").startswith("upstream")
-        )
-        if final.error or (req.status or 0) >= 500 or failed_upstream:
-            self.counts["upstream_errors"] += 1
+        self._count_admitted(req, outcome, final, now)
         first_byte_s = None
         if req.first_byte_at is not None:
-            first_byte_s = max(0.0, req.first_byte_at - admitted_at)
+            first_byte_s = max(0.0, req.first_byte_at - req.admitted_at)
             self.first_bytes.add(now, first_byte_s * 1000.0)
         self._count_tokens(req, final, now)
-        if outcome == "completed" and final.total_ns is not None:
+        if outcome.kind == "completed" and final.total_ns is not None:
             self._check_warnings(req, final, first_byte_s)
         done = Finished(
             req.client,
             req.priority,
             req.model,
             req.route,
-            outcome,
-            admitted_at - req.received_at,
+            outcome.kind,
+            req.admitted_at - req.received_at,
             first_byte_s,
             now - req.received_at,
         )
@@ -193,43 +162,62 @@ class Stats:
 
     @guarded
     def upstream_polled(
-        self, *, reachable: bool, version: str | None, models: list[LoadedModel] | None
+        self,
+        name: str,
+        *,
+        reachable: bool,
+        version: str | None,
+        loaded: Sequence[LoadedModel] | None,
+        now: float,
     ) -> None:
-        """The background poll's latest look at `/api/version` and `/api/ps`."""
-        self.upstream_reachable = reachable
-        self.upstream_checked_at = self.clock()
+        """The background poll's latest look at one host's `/api/version` and `/api/ps`."""
+        seen = self.hosts.get(name)
+        if seen is None:
+            return
+        seen.reachable, seen.checked_at = reachable, now
         if version is not None:
-            self.upstream_version = version
-        if models is not None:
-            self.loaded_models = models
+            seen.version = version
+        if loaded is not None:
+            seen.loaded = list(loaded)
 
     @guarded
-    def observe_queue(self, queue: QueueState) -> None:
-        """Check the scheduler's state for lanes idling next to waiting requests.
+    def observe_queue(self, queue: QueueSnapshot, now: float) -> None:
+        """Check each host for free lanes next to work it could run (a bug if it persists)."""
+        several = len(queue.hosts) > 1
+        for host in queue.hosts:
+            stuck = host.healthy and host.busy < host.lanes and host.runnable > 0
+            watch = self.idle.setdefault(host.name, IdleWatch())
+            if watch.observe(stuck=stuck, now=now):
+                where = f" on {host.name}" if several else ""
+                self._warn(
+                    "lanes_idle_with_queue",
+                    f"{host.busy} of {host.lanes} lanes busy{where} while {host.runnable} "
+                    f"requests it could run waited for over {watch.grace_s:g} s",
+                )
 
-        Each host (`hosts`: HostSnapshot) is checked on its own: it is stuck when it is healthy
-        with a free lane and queued work it could start now (`runnable`).
-        """
-        hosts = getattr(queue, "hosts", None)
-        pools = (
-            [(h.lanes, h.busy, h.eligible) for h in hosts if h.healthy and h.runnable > 0]
-            if hosts is not None
-            else [(queue.lanes, queue.busy, queue.depth)]
+    def _count_unadmitted(self, outcome: Outcome) -> None:
+        if outcome.kind == "cancelled":
+            self.counts["cancelled_while_queued"] += 1
+        else:
+            self.counts["rejected"] += 1
+            self._count_reason(self.rejected_by_reason, outcome.reason or outcome.kind)
+
+    def _count_admitted(
+        self, req: Request, outcome: Outcome, final: FinalMetrics, now: float
+    ) -> None:
+        if outcome.kind == "completed":
+            self.counts["completed"] += 1
+            self.totals.add(now, (now - req.received_at) * 1000.0)
+        elif outcome.kind == "cancelled":
+            self.counts["cancelled_while_running"] += 1
+        else:
+            self.counts["failed"] += 1
+            self._count_reason(self.failed_by_reason, outcome.reason or outcome.kind)
+        upstream_failed = outcome.kind == "failed" and (
+            req.status is None or (outcome.reason or "").startswith("upstream")
         )
-        stuck = [(lanes, busy, depth) for lanes, busy, depth in pools if depth and busy < lanes]
-        if self.idle.observe(stuck=bool(stuck), now=self.clock()):
-            lanes, busy, depth = stuck[0]
-            self._warn(
-                "lanes_idle_with_queue",
-                f"{busy} of {lanes} lanes busy while {depth} requests "
-                f"waited for over {self.idle.grace_s:g} s",
-            )
-
-    def view(self, queue: QueueState | None = None) -> StatsView:
-        """The frozen `/stats` answer, merged with the scheduler's snapshot when given."""
-        if queue is not None:
-            self.observe_queue(queue)
-        return build_view(self, queue, self.clock())
+        if final.error or (req.status or 0) >= 500 or upstream_failed:
+            self.counts["upstream_errors"] += 1
 
     def _key(self, table: dict[str, Keyed], name: str) -> str:
         if name not in table:
@@ -278,27 +266,30 @@ class Stats:
         self, req: Request, final: FinalMetrics, first_byte_s: float | None
     ) -> None:
         name = req.model if ":" in req.model else f"{req.model}:latest"
-        loaded = {m.name: m.context_length for m in self.loaded_models}
+        seen = self.hosts.get(req.host)
+        loaded = {m.name: m.context_length for m in seen.loaded} if seen is not None else {}
         own = req.options.get("num_ctx")
         num_ctx = own if isinstance(own, int) and not isinstance(own, bool) else loaded.get(name)
-        warm = self.warm_since.get(req.model)
-        facts = RequestFacts(
+        warm = self.warm_since.get((req.host, req.model))
+        where = req.host if len(self.hosts) > 1 else None
+        check = WarningCheck(
             model=req.model,
             client=req.client,
+            host=where,
             num_ctx=num_ctx,
             options=req.options,
             previous=req.previous,
             warm=warm is not None and req.admitted_at is not None and warm <= req.admitted_at,
-            still_loaded=self.upstream_checked_at is None or name in loaded,
+            still_loaded=seen is None or seen.checked_at is None or name in loaded,
             first_byte_ms=None if first_byte_s is None else first_byte_s * 1000.0,
             streamed_tokens=req.tally.tokens,
             final=final,
         )
         found = final_warnings(
-            facts,
+            check,
             reload_warn_ms=self.reload_warn_ms,
             upstream_queue_warn_ms=self.upstream_queue_warn_ms,
         )
         for kind, example in found:
             self._warn(kind, example)
-        self.warm_since.setdefault(req.model, self.clock())
+        self.warm_since.setdefault((req.host, req.model), self.clock())

@@ -149,7 +149,7 @@ class ViewCollector(Collector):
                 "1 per model loaded on a host.",
                 labels=["upstream", "model"],
             ),
-            (([host, model], 1.0) for host, row in rows for model in row.loaded_models),
+            (([host, m.name], 1.0) for host, row in rows for m in row.loaded_models),
         )
         yield _labelled(
             CounterMetricFamily(

@@ -1,36 +1,50 @@
-"""The events the request path reports, for statistics; a protocol plus a do-nothing recorder."""
+"""The events the request path reports, for statistics: a protocol, the Outcome, a null recorder."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Literal, Protocol
 
-__all__ = ["NullRecorder", "Recorder"]
+__all__ = ["NullRecorder", "Outcome", "OutcomeKind", "Recorder", "Tee"]
+
+OutcomeKind = Literal["completed", "failed", "cancelled", "rejected"]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How one request ended, decided once; the access line and the statistics both read it.
+
+    - `completed`: relayed to the end with a status below 400;
+    - `failed`: an error answer (the proxy's or the upstream's), or a stream cut by the upstream;
+    - `cancelled`: the client left (`status` 499), or stopped reading (`reason` client_stalled);
+    - `rejected`: answered 503 while waiting for a lane (queue full, wait limit, drain).
+    """
+
+    kind: OutcomeKind
+    status: int
+    reason: str | None = None
+    admitted: bool = False  # it held a lane at some point
+    bytes: int = 0
 
 
 class Recorder(Protocol):
-    """What the proxy tells the statistics side about each inference request.
+    """What the request path tells the statistics side about each request that takes a lane.
 
-    `rid` is a per-process request number. Times are `time.monotonic()` seconds,
-    read at the edge (the handler) and passed in. Every call must be O(1) and must
-    never raise into the request path. Exactly one of `request_rejected`,
-    `request_cancelled(while_queued=True)` or `request_finished` ends a request.
+    `rid` is a per-process request number. Times are `time.monotonic()` seconds, read at the
+    edge and passed in. Every call is O(1) and never raises into the request path. A request
+    starts with `request_received` and ends with exactly one `request_finished`; in between it
+    may be admitted more than once (a retry on another host takes a new lane).
     """
 
     def request_received(
         self, rid: int, *, client: str, priority: str, model: str, route: str, now: float
     ) -> None:
-        """A request entered the proxy and will queue for a lane."""
-
-    def request_rejected(self, rid: int, *, reason: str, now: float) -> None:
-        """Answered without a lane (queue full, wait limit, shutdown); counts as a 503."""
+        """A request entered the proxy and queues for a lane."""
 
     def request_admitted(
-        self, rid: int, *, lane: int, options: dict[str, object], now: float
+        self, rid: int, *, host: str, lane: int, options: dict[str, object], now: float
     ) -> None:
-        """Got lane number `lane` (0-based); `options` are the request's Ollama options."""
-
-    def request_cancelled(self, rid: int, *, while_queued: bool, now: float) -> None:
-        """The client went away; when running, the upstream request was aborted."""
+        """Got lane number `lane` (0-based) on `host`; `options` are its Ollama options."""
 
     def upstream_headers(self, rid: int, *, status: int, now: float) -> None:
         """Upstream answered with `status`; the body may still stream."""
@@ -38,10 +52,8 @@ class Recorder(Protocol):
     def chunk_relayed(self, rid: int, data: bytes, now: float) -> None:
         """One body chunk was relayed to the client (may hold several or partial lines)."""
 
-    def request_finished(
-        self, rid: int, *, status: int, outcome: str, reason: str | None, now: float
-    ) -> None:
-        """The lane is free. `outcome`: completed, failed or cancelled; `reason` why failed."""
+    def request_finished(self, rid: int, *, outcome: Outcome, now: float) -> None:
+        """The request ended; its lane, if it held one, is free."""
 
 
 class NullRecorder(Recorder):
@@ -49,3 +61,38 @@ class NullRecorder(Recorder):
 
     It inherits the protocol's methods, whose bodies do nothing.
     """
+
+
+class Tee(Recorder):
+    """Hands every event to two recorders, in order (the app's ledger and a test's recorder)."""
+
+    __slots__ = ("_first", "_second")
+
+    def __init__(self, first: Recorder, second: Recorder) -> None:
+        self._first, self._second = first, second
+
+    def request_received(
+        self, rid: int, *, client: str, priority: str, model: str, route: str, now: float
+    ) -> None:
+        for rec in (self._first, self._second):
+            rec.request_received(
+                rid, client=client, priority=priority, model=model, route=route, now=now
+            )
+
+    def request_admitted(
+        self, rid: int, *, host: str, lane: int, options: dict[str, object], now: float
+    ) -> None:
+        for rec in (self._first, self._second):
+            rec.request_admitted(rid, host=host, lane=lane, options=options, now=now)
+
+    def upstream_headers(self, rid: int, *, status: int, now: float) -> None:
+        for rec in (self._first, self._second):
+            rec.upstream_headers(rid, status=status, now=now)
+
+    def chunk_relayed(self, rid: int, data: bytes, now: float) -> None:
+        for rec in (self._first, self._second):
+            rec.chunk_relayed(rid, data, now)
+
+    def request_finished(self, rid: int, *, outcome: Outcome, now: float) -> None:
+        for rec in (self._first, self._second):
+            rec.request_finished(rid, outcome=outcome, now=now)

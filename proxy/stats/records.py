@@ -1,48 +1,33 @@
-"""What statistics keep per request, per key and per queue, and the never-raise guard."""
+"""What statistics keep per request, per key and per host, and the never-raise guard."""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ParamSpec, Protocol
+from typing import ParamSpec
 
 import structlog
 
+from proxy.ollama import LoadedModel
 from proxy.stats.chunks import StreamTally
+from proxy.stats.recorder import OutcomeKind
 
-__all__ = ["Finished", "Keyed", "QueueState", "Request", "guarded"]
+__all__ = ["Finished", "HostCounters", "HostSeen", "Keyed", "Request", "guarded"]
 
 _P = ParamSpec("_P")
 _log = structlog.get_logger("proxy.stats")
 
 
-class QueueState(Protocol):
-    """The scheduler's snapshot, as far as statistics read it."""
-
-    @property
-    def lanes(self) -> int: ...
-    @property
-    def busy(self) -> int: ...
-    @property
-    def depth(self) -> int: ...
-    @property
-    def by_class(self) -> Mapping[str, int]: ...
-    @property
-    def by_client(self) -> Mapping[str, int]: ...
-    @property
-    def oldest_enqueued_at(self) -> float | None: ...
-
-
 @dataclass(frozen=True, slots=True)
 class Finished:
-    """One request that held a lane and let it go; handed to observers such as histograms."""
+    """One request that ended after entering the queue; handed to observers such as histograms."""
 
     client: str
     priority: str
     model: str
     route: str
-    outcome: str
+    outcome: OutcomeKind
     wait_s: float
     first_byte_s: float | None
     total_s: float
@@ -50,7 +35,7 @@ class Finished:
 
 @dataclass(slots=True)
 class Request:
-    """One request between `request_received` and its end: what stats keep about it."""
+    """One request between `request_received` and `request_finished`: what stats keep of it."""
 
     client: str
     priority: str
@@ -59,6 +44,7 @@ class Request:
     received_at: float
     tally: StreamTally
     admitted_at: float | None = None
+    host: str = ""
     lane: int = -1
     options: dict[str, object] = field(default_factory=dict)
     previous: dict[str, object] | None = None
@@ -75,6 +61,29 @@ class Keyed:
     eval_tokens: int = 0
     wait_sum_s: float = 0.0
     waits: int = 0
+
+
+@dataclass(slots=True)
+class HostSeen:
+    """What the background poll last saw of one Ollama host."""
+
+    url: str
+    reachable: bool = False
+    version: str | None = None
+    loaded: list[LoadedModel] = field(default_factory=list)
+    checked_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HostCounters:
+    """The request path's own picture of one host: its breaker and what placement knows."""
+
+    name: str
+    healthy: bool
+    warm_models: tuple[str, ...]
+    requests: int
+    swaps: int
+    errors: int
 
 
 def guarded(method: Callable[_P, None]) -> Callable[_P, None]:

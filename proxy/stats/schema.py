@@ -33,6 +33,7 @@ class LaneRow(_Frozen):
     """One busy lane: who holds it, for what, since when."""
 
     lane: int
+    upstream: str
     client: str
     priority: str
     model: str
@@ -122,7 +123,7 @@ class Breakdown(_Frozen):
 
 
 class UpstreamView(_Frozen):
-    """What the background poll of `/api/version` and `/api/ps` last saw."""
+    """Every host merged: the first host's URL, any host reachable, all loaded models."""
 
     url: str
     reachable: bool
@@ -132,13 +133,18 @@ class UpstreamView(_Frozen):
 
 
 class UpstreamsRow(_Frozen):
-    """One Ollama host of several: its lanes, health, models and trouble."""
+    """One Ollama host: what its poll saw, its lanes and health, and placement's picture."""
 
     url: str
+    reachable: bool
+    version: str | None
+    checked_ago_s: float | None
+    loaded_models: list[LoadedModel]
+    warm_models: list[str]
     lanes: int
     busy: int
+    queued: int
     healthy: bool
-    loaded_models: list[str]
     requests: int
     swaps: int
     errors: int
@@ -177,5 +183,5 @@ class StatsView(_Frozen):
     models: dict[str, Breakdown]
     upstream: UpstreamView
     warnings: list[WarningView]
-    upstreams: dict[str, UpstreamsRow] = {}
-    pins: dict[str, PinView] = {}
+    upstreams: dict[str, UpstreamsRow]
+    pins: dict[str, PinView]

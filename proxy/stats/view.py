@@ -1,10 +1,14 @@
-"""Builds the frozen `/stats` view from a `Stats` recorder and the scheduler's snapshot."""
+"""build_view (pure): the frozen `/stats` answer from the ledger, the queue and the hosts."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
 
 from proxy import __version__
+from proxy.lanes.queue import HostSnapshot, QueueSnapshot
+from proxy.ollama import LoadedModel
+from proxy.stats.ledger import Ledger
+from proxy.stats.records import HostCounters, Keyed
 from proxy.stats.schema import (
     Breakdown,
     CountersView,
@@ -12,56 +16,27 @@ from proxy.stats.schema import (
     LanesView,
     LatencyView,
     Percentiles,
+    PinView,
     QueueView,
     StatsView,
     TokensView,
+    UpstreamsRow,
     UpstreamView,
     UtilizationView,
 )
 from proxy.stats.windows import SampleWindow, nearest_rank
-
-if TYPE_CHECKING:
-    from proxy.stats.ledger import Stats
-    from proxy.stats.records import Keyed, QueueState
 
 __all__ = ["TOP_CLIENTS", "build_view"]
 
 TOP_CLIENTS = 20  # queue.by_client lists the clients with the most waiting requests
 
 
-def lane_rows(stats: Stats, now: float) -> list[LaneRow]:
-    """One row per running request, by lane number."""
-    rows = [
-        LaneRow(
-            lane=req.lane,
-            client=req.client,
-            priority=req.priority,
-            model=req.model,
-            route=req.route,
-            started_at_unix_s=round((req.admitted_at or now) + stats.wall_offset, 3),
-            elapsed_ms=round((now - (req.admitted_at or now)) * 1000.0, 1),
-            tokens=req.tally.tokens,
-        )
-        for req in stats.running.values()
-    ]
-    return sorted(rows, key=lambda row: row.lane)
-
-
-def oldest_queued_at(stats: Stats) -> float | None:
-    """When the longest-waiting request arrived (a scan; only without a snapshot)."""
-    times = [r.received_at for r in stats.requests.values() if r.admitted_at is None]
-    return min(times, default=None)
-
-
-def busy_lane_seconds(stats: Stats, now: float, window_s: float) -> float:
-    """Busy lane-seconds inside the buckets' window, including the open span."""
-    start = now - stats.buckets.span(now, window_s)
-    closed = stats.buckets.total(now, "busy", window_s)
-    return closed + stats.busy * max(0.0, now - max(stats.busy_since, start))
-
-
 def _ms(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
+
+
+def _ago(now: float, at: float | None) -> float | None:
+    return None if at is None else round(max(0.0, now - at), 3)
 
 
 def _percentiles(window: SampleWindow, now: float) -> Percentiles:
@@ -90,29 +65,108 @@ def _rate(tokens: float, ns: float) -> float | None:
     return round(tokens / ns * 1e9, 1) if ns > 0 else None
 
 
-def _queue(stats: Stats, queue: QueueState | None, now: float) -> QueueView:
+def lane_rows(ledger: Ledger, now: float) -> list[LaneRow]:
+    """One row per running request, by lane number."""
+    rows = [
+        LaneRow(
+            lane=req.lane,
+            upstream=req.host,
+            client=req.client,
+            priority=req.priority,
+            model=req.model,
+            route=req.route,
+            started_at_unix_s=round((req.admitted_at or now) + ledger.wall_offset, 3),
+            elapsed_ms=round((now - (req.admitted_at or now)) * 1000.0, 1),
+            tokens=req.tally.tokens,
+        )
+        for req in ledger.running.values()
+    ]
+    return sorted(rows, key=lambda row: row.lane)
+
+
+def busy_lane_seconds(ledger: Ledger, now: float, window_s: float) -> float:
+    """Busy lane-seconds inside the buckets' window, including the open span."""
+    start = now - ledger.buckets.span(now, window_s)
+    closed = ledger.buckets.total(now, "busy", window_s)
+    return closed + ledger.busy * max(0.0, now - max(ledger.busy_since, start))
+
+
+def _queue(ledger: Ledger, queue: QueueSnapshot | None, now: float) -> QueueView:
     if queue is not None:
         depth, oldest = queue.depth, queue.oldest_enqueued_at
-        by_class, by_client = dict(queue.by_class), queue.by_client
+        by_class, by_client = dict(queue.by_class), dict(queue.by_client)
     else:
-        depth, oldest = sum(stats.queued_by_class.values()), oldest_queued_at(stats)
-        by_class, by_client = dict(stats.queued_by_class), stats.queued_by_client
+        waiting = [r.received_at for r in ledger.requests.values() if r.admitted_at is None]
+        depth, oldest = len(waiting), min(waiting, default=None)
+        by_class, by_client = dict(ledger.queued_by_class), dict(ledger.queued_by_client)
     top = sorted(by_client.items(), key=lambda item: (-item[1], item[0]))[:TOP_CLIENTS]
     return QueueView(
         depth=depth,
-        max_queue=stats.max_queue,
+        max_queue=ledger.max_queue,
         by_class=by_class,
         by_client=dict(top),
         oldest_wait_ms=None if oldest is None else _ms(max(0.0, now - oldest) * 1000.0),
     )
 
 
-def build_view(stats: Stats, queue: QueueState | None, now: float) -> StatsView:
-    """Everything `/stats` shows, computed once; reads O(window) state, never history."""
-    uptime = max(0.0, now - stats.started_at)
-    lanes = queue.lanes if queue is not None else stats.lanes
-    busy = queue.busy if queue is not None else len(stats.running)
-    buckets = stats.buckets
+def _hosts(
+    ledger: Ledger, queue: QueueSnapshot | None, counters: Sequence[HostCounters], now: float
+) -> dict[str, UpstreamsRow]:
+    lanes: Mapping[str, HostSnapshot] = {h.name: h for h in queue.hosts} if queue else {}
+    mine = {c.name: c for c in counters}
+    rows = {}
+    for name, seen in ledger.hosts.items():
+        snap, own = lanes.get(name), mine.get(name)
+        rows[name] = UpstreamsRow(
+            url=seen.url,
+            reachable=seen.reachable,
+            version=seen.version,
+            checked_ago_s=_ago(now, seen.checked_at),
+            loaded_models=list(seen.loaded),
+            warm_models=list(own.warm_models) if own else [],
+            lanes=snap.lanes if snap else 0,
+            busy=snap.busy if snap else 0,
+            queued=snap.eligible if snap else 0,
+            healthy=own.healthy if own else True,
+            requests=own.requests if own else 0,
+            swaps=own.swaps if own else 0,
+            errors=own.errors if own else 0,
+        )
+    return rows
+
+
+def _merged_upstream(ledger: Ledger, now: float) -> UpstreamView:
+    seen = list(ledger.hosts.values())
+    names: set[str] = set()
+    loaded: list[LoadedModel] = []
+    for host in seen:
+        for model in host.loaded:
+            if model.name not in names:
+                names.add(model.name)
+                loaded.append(model)
+    checks = [h.checked_at for h in seen if h.checked_at is not None]
+    return UpstreamView(
+        url=seen[0].url if seen else "",
+        reachable=any(h.reachable for h in seen),
+        version=next((h.version for h in seen if h.reachable and h.version), None),
+        loaded_models=loaded,
+        checked_ago_s=_ago(now, max(checks)) if checks else None,
+    )
+
+
+def build_view(
+    ledger: Ledger,
+    queue: QueueSnapshot | None,
+    now: float,
+    *,
+    hosts: Sequence[HostCounters] = (),
+    pins: Mapping[str, PinView] | None = None,
+) -> StatsView:
+    """Everything `/stats` shows, computed once; reads O(window) state and changes nothing."""
+    uptime = max(0.0, now - ledger.started_at)
+    lanes = queue.lanes if queue is not None else ledger.lanes
+    busy = queue.busy if queue is not None else len(ledger.running)
+    buckets = ledger.buckets
 
     def per_second(field: str, window_s: float) -> float:
         span = max(1.0, min(buckets.span(now, window_s), uptime))
@@ -122,38 +176,37 @@ def build_view(stats: Stats, queue: QueueState | None, now: float) -> StatsView:
         available = lanes * min(buckets.span(now, window_s), uptime)
         if available <= 0:
             return 0.0
-        return round(min(1.0, busy_lane_seconds(stats, now, window_s) / available), 3)
+        return round(min(1.0, busy_lane_seconds(ledger, now, window_s) / available), 3)
 
-    counts = stats.counts
-    checked = stats.upstream_checked_at
+    counts = ledger.counts
     return StatsView(
         version=__version__,
         uptime_s=round(uptime, 3),
         lanes=LanesView(
-            configured=lanes, busy=busy, free=max(0, lanes - busy), running=lane_rows(stats, now)
+            configured=lanes, busy=busy, free=max(0, lanes - busy), running=lane_rows(ledger, now)
         ),
-        queue=_queue(stats, queue, now),
+        queue=_queue(ledger, queue, now),
         counters=CountersView(
             received=counts["received"],
             admitted=counts["admitted"],
             completed=counts["completed"],
             failed=counts["failed"],
-            failed_by_reason=dict(stats.failed_by_reason),
+            failed_by_reason=dict(ledger.failed_by_reason),
             rejected=counts["rejected"],
-            rejected_by_reason=dict(stats.rejected_by_reason),
+            rejected_by_reason=dict(ledger.rejected_by_reason),
             cancelled_while_queued=counts["cancelled_while_queued"],
             cancelled_while_running=counts["cancelled_while_running"],
             upstream_errors=counts["upstream_errors"],
         ),
         latency=LatencyView(
-            window_s=stats.waits.window_s,
-            queue_wait_ms=_percentiles(stats.waits, now),
-            first_byte_ms=_percentiles(stats.first_bytes, now),
-            total_ms=_percentiles(stats.totals, now),
+            window_s=ledger.waits.window_s,
+            queue_wait_ms=_percentiles(ledger.waits, now),
+            first_byte_ms=_percentiles(ledger.first_bytes, now),
+            total_ms=_percentiles(ledger.totals, now),
         ),
         tokens=TokensView(
-            prompt_tokens=stats.prompt_tokens,
-            eval_tokens=stats.eval_tokens,
+            prompt_tokens=ledger.prompt_tokens,
+            eval_tokens=ledger.eval_tokens,
             prefill_tokens_per_s=_rate(
                 buckets.total(now, "prefill_tokens", 300), buckets.total(now, "prefill_ns", 300)
             ),
@@ -164,14 +217,10 @@ def build_view(stats: Stats, queue: QueueState | None, now: float) -> StatsView:
             output_tokens_per_s_5m=per_second("output", 300),
         ),
         utilization=UtilizationView(busy_ratio_1m=busy_ratio(60), busy_ratio_5m=busy_ratio(300)),
-        clients=_breakdown(stats.clients),
-        models=_breakdown(stats.models),
-        upstream=UpstreamView(
-            url=stats.upstream_url,
-            reachable=stats.upstream_reachable,
-            version=stats.upstream_version,
-            loaded_models=list(stats.loaded_models),
-            checked_ago_s=None if checked is None else round(max(0.0, now - checked), 3),
-        ),
-        warnings=stats.warnings.view(),
+        clients=_breakdown(ledger.clients),
+        models=_breakdown(ledger.models),
+        upstream=_merged_upstream(ledger, now),
+        warnings=ledger.warnings.view(),
+        upstreams=_hosts(ledger, queue, hosts, now),
+        pins=dict(pins or {}),
     )

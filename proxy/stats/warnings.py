@@ -12,8 +12,8 @@ __all__ = [
     "HINTS",
     "LOAD_OPTIONS",
     "IdleWatch",
-    "RequestFacts",
     "WarningBook",
+    "WarningCheck",
     "changed_options",
     "final_warnings",
     "is_truncated",
@@ -132,7 +132,7 @@ class IdleWatch:
         self._fired = False
 
     def observe(self, *, stuck: bool, now: float) -> bool:
-        """Feed one observation (`stuck`: free lanes and waiting requests in one pool);
+        """Feed one observation (`stuck`: a host has free lanes and work it could run);
         True when this episode just became a warning."""
         if not stuck:
             self._since = None
@@ -147,11 +147,12 @@ class IdleWatch:
 
 
 @dataclass(frozen=True, slots=True)
-class RequestFacts:
+class WarningCheck:
     """What the proxy knows about one completed request, for the final-chunk checks."""
 
     model: str
     client: str
+    host: str | None  # named in examples when there are several hosts
     num_ctx: int | None
     options: Mapping[str, object]
     previous: Mapping[str, object] | None
@@ -163,11 +164,13 @@ class RequestFacts:
 
 
 def final_warnings(
-    facts: RequestFacts, *, reload_warn_ms: float, upstream_queue_warn_ms: float
+    facts: WarningCheck, *, reload_warn_ms: float, upstream_queue_warn_ms: float
 ) -> list[tuple[str, str]]:
     """The (kind, example) warnings one completed request shows; no prompt text in them."""
     out: list[tuple[str, str]] = []
     fin, who = facts.final, f"model {facts.model}, client {facts.client}"
+    if facts.host is not None:
+        who += f", upstream {facts.host}"
     if fin.prompt_tokens is not None and is_truncated(fin.prompt_tokens, facts.num_ctx):
         out.append(
             (
@@ -193,7 +196,7 @@ def final_warnings(
     return out
 
 
-def _upstream_wait_ms(facts: RequestFacts) -> float | None:
+def _upstream_wait_ms(facts: WarningCheck) -> float | None:
     """Time spent waiting inside Ollama beyond load and prefill, when it is clear.
 
     Streamed: first byte minus the estimate (load + prefill + one decode step), and only

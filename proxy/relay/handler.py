@@ -1,0 +1,87 @@
+"""The request path in one straight line: classify, then a lane if it needs one, then relay."""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+
+from proxy.relay.classify import Route, Rules, classify, needs_body
+from proxy.relay.gate import LaneGate, Lease
+from proxy.relay.outcome import Exchange
+from proxy.relay.router import Router, Tap
+from proxy.settings import ProxySettings
+from proxy.stats.recorder import NullRecorder, Recorder
+
+__all__ = ["EXCHANGE", "Handler"]
+
+EXCHANGE = web.RequestKey("exchange", Exchange)
+
+
+def _ms(seconds: float) -> int:
+    return round(seconds * 1000)
+
+
+class Handler:
+    """Answers every request the middleware lets through; built with its router and gate."""
+
+    def __init__(
+        self, settings: ProxySettings, gate: LaneGate, router: Router, recorder: Recorder
+    ) -> None:
+        self._gate = gate
+        self._router = router
+        self._recorder = recorder
+        self._taps = not isinstance(recorder, NullRecorder)
+        self._rules = Rules(
+            priorities=dict(settings.client_priorities),
+            pins=dict(settings.pin),
+            hosts=tuple(router.names),
+        )
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """middleware -> classify() -> [async with gate.lane()] -> router.relay()."""
+        exchange = request[EXCHANGE]
+        body = await request.read() if needs_body(request.method, request.path) else None
+        facts = classify(
+            request.method, request.path, request.headers, request.remote, body, self._rules
+        )
+        exchange.client, exchange.priority, exchange.model = (
+            facts.client,
+            facts.priority,
+            facts.model,
+        )
+        if facts.pinned:
+            self._router.count_pin(facts.model_key)
+        if facts.route is Route.MERGED:
+            return web.json_response(await self._router.merged(facts.path))
+        if facts.route is not Route.LANE:
+            return await self._router.relay(request, facts, exchange)
+        rid, rec, clock = exchange.rid, self._recorder, time.monotonic
+        rec.request_received(
+            rid,
+            client=facts.client,
+            priority=facts.priority,
+            model=facts.model,
+            route=facts.path,
+            now=clock(),
+        )
+        exchange.queued = True
+
+        def admitted(lease: Lease) -> None:
+            exchange.admitted, exchange.host = True, lease.upstream
+            rec.request_admitted(
+                rid,
+                host=lease.upstream,
+                lane=lease.lane,
+                options=dict(facts.options),
+                now=clock(),
+            )
+
+        lease = self._gate.lane(facts, on_admitted=admitted)
+        tap = Tap(rec, rid) if self._taps else None
+        try:
+            async with lease:
+                exchange.queue_ms = _ms(lease.queue_s)
+                return await self._router.relay(request, facts, exchange, lease=lease, tap=tap)
+        finally:
+            exchange.queue_ms = _ms(lease.queue_s)
