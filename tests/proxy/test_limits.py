@@ -17,7 +17,8 @@ from pytest_aiohttp import AiohttpServer
 from proxy.simulator.app import create_app as create_simulator
 from tests.fixtures_proxy import ProxyFactory, gate_of
 from tests.fixtures_sim import SimulatorFactory, sim_settings
-from tests.proxy.support import MODEL, RecordingRecorder, base_url, eventually, sim_model_stats
+from tests.proxy.support import MODEL, RecordingRecorder, base_url, sim_model_stats
+from tests.waiting import PATIENCE_S, wait_for
 
 CHAT = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "stream": False}
 
@@ -35,7 +36,9 @@ async def occupy(session: aiohttp.ClientSession, url: str, prx: TestServer) -> a
             return resp.status
 
     task = asyncio.create_task(run())
-    await eventually(lambda: gate_of(prx).busy == 1)
+    await wait_for(
+        lambda: gate_of(prx).busy == 1, timeout=PATIENCE_S, what="the only lane to be taken"
+    )
     return task
 
 
@@ -56,7 +59,9 @@ async def test_full_queue_answers_503_with_retry_after(
     async with aiohttp.ClientSession() as session:
         running = await occupy(session, url, prx)
         queued = asyncio.create_task(session.post(url + path, json=body))
-        await eventually(lambda: gate_of(prx).depth == 1)
+        await wait_for(
+            lambda: gate_of(prx).depth == 1, timeout=PATIENCE_S, what="one request queued"
+        )
         async with session.post(url + path, json=body) as resp:
             assert resp.status == 503
             assert int(resp.headers["Retry-After"]) >= 1
@@ -250,4 +255,4 @@ async def test_failure_mid_stream_ends_with_an_error_line(
     assert lines[-1].startswith(last_line)
     assert b"[DONE]" not in b"".join(lines)
     assert "upstream_failed_mid_stream" in [entry["event"] for entry in captured_logs]
-    await eventually(lambda: gate_of(prx).busy == 0)
+    await wait_for(lambda: gate_of(prx).busy == 0, timeout=PATIENCE_S, what="every lane to be free")

@@ -16,7 +16,7 @@ from proxy.binding import BindingQueue
 from proxy.simulator.app import create_app as create_sim
 from tests.fixtures_proxy import ProxyFactory
 from tests.fixtures_sim import SimulatorFactory, base_url, sim_settings, sim_stats
-from tests.proxy.support import eventually
+from tests.waiting import PATIENCE_S, wait_for
 
 A, B = "llama3.2:latest", "qwen2.5:7b-instruct"
 FAST_CHECKS: dict[str, Any] = {
@@ -106,7 +106,7 @@ class TestLanesPerHost:
             async def y_knows_b() -> bool:
                 return B in (await _stats(url))["upstreams"]["y"]["loaded_models"]
 
-            await eventually(y_knows_b)
+            await wait_for(y_knows_b, timeout=PATIENCE_S, what="the proxy to see B loaded on y")
             loaded_by = _requests(await sim_stats(y), B)  # the load counts as one
             for _ in range(6):  # one at a time: y always has its lane free
                 assert (await _generate(s, url, B))[0] == 200
@@ -125,7 +125,11 @@ class TestLanesPerHost:
         )
         queue = prx.app[GATE].queue
         assert isinstance(queue, BindingQueue)
-        await eventually(lambda: None not in (queue.host("x").installed, queue.host("y").installed))
+        await wait_for(
+            lambda: None not in (queue.host("x").installed, queue.host("y").installed),
+            timeout=PATIENCE_S,
+            what="both hosts' model lists",
+        )
         async with aiohttp.ClientSession() as s:
             results = await asyncio.gather(
                 *(_generate(s, base_url(prx), (A, B)[i % 3 == 0]) for i in range(12))
@@ -158,7 +162,7 @@ class TestFailover:
             async def x_started() -> bool:
                 return _requests(await sim_stats(x)) > 0
 
-            await eventually(x_started)
+            await wait_for(x_started, timeout=PATIENCE_S, what="x to get a request")
             await x.close()
             async with asyncio.timeout(30):
                 results = await asyncio.gather(*tasks)
@@ -172,14 +176,18 @@ class TestFailover:
             assert retried >= 1  # bound to x after it stopped, then sent to y
             assert rows["x"]["errors"] == retried + failed
 
-            await eventually(lambda: not _healthy(prx, "x"))
+            await wait_for(
+                lambda: not _healthy(prx, "x"), timeout=PATIENCE_S, what="x to be marked down"
+            )
             before = _requests(await sim_stats(y))
             after = await asyncio.gather(*(_generate(s, url) for _ in range(10)))
             assert [status for status, _ in after] == [200] * 10
             assert _requests(await sim_stats(y)) == before + 10
 
             x2 = await aiohttp_server(create_sim(sim_settings(lanes=4)), port=port)
-            await eventually(lambda: _healthy(prx, "x"))
+            await wait_for(
+                lambda: _healthy(prx, "x"), timeout=PATIENCE_S, what="x to be healthy again"
+            )
             again = await asyncio.gather(*(_generate(s, url, num_predict=50) for _ in range(12)))
             assert [status for status, _ in again] == [200] * 12
             assert _requests(await sim_stats(x2)) > 0
@@ -281,7 +289,9 @@ class TestMergedViews:
         prx = await proxy(base_url(x), upstreams=specs, **FAST_CHECKS)
         url = base_url(prx)
         await y.close()
-        await eventually(lambda: not _healthy(prx, "y"))
+        await wait_for(
+            lambda: not _healthy(prx, "y"), timeout=PATIENCE_S, what="y to be marked down"
+        )
         async with aiohttp.ClientSession() as s:
             async with s.get(url + "/api/tags") as resp:
                 assert [m["name"] for m in (await resp.json())["models"]] == [A]
