@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import pytest
 
 from proxy import errors
 from proxy.gate import LaneGate
 from proxy.scheduler import FairQueue
+from tests.waiting import PATIENCE_S, wait_for
 
 
 def make(lanes: int = 1, *, max_queue: int = 100, **max_wait: float | None) -> LaneGate:
@@ -21,9 +23,9 @@ async def hold(gate: LaneGate, client: str, release: asyncio.Event, log: list[st
         await release.wait()
 
 
-async def settle() -> None:
-    for _ in range(5):
-        await asyncio.sleep(0)
+async def until(check: Callable[[], bool], what: str) -> None:
+    """Let the other tasks run until the gate's state shows `check`."""
+    await wait_for(check, timeout=PATIENCE_S, what=what, interval=0.001)
 
 
 class TestLaneGate:
@@ -40,14 +42,14 @@ class TestLaneGate:
         gate = make(1)
         release, log = asyncio.Event(), list[str]()
         first = asyncio.create_task(hold(gate, "a", release, log))
-        await settle()
+        await until(lambda: log == ["a"], "a to hold the lane")
         second = asyncio.create_task(hold(gate, "b", asyncio.Event(), log))
-        await settle()
-        assert (log, gate.depth) == (["a"], 1)
+        await until(lambda: gate.depth == 1, "b to queue")
+        assert (log, gate.busy) == (["a"], 1)
         release.set()
         await first
-        await settle()
-        assert (log, gate.busy, gate.depth) == (["a", "b"], 1, 0)
+        await until(lambda: log == ["a", "b"], "b to hold the lane")
+        assert (gate.busy, gate.depth) == (1, 0)
         second.cancel()
         with pytest.raises(asyncio.CancelledError):
             await second
@@ -58,9 +60,9 @@ class TestLaneGate:
         gate = make(1)
         release, log = asyncio.Event(), list[str]()
         holder = asyncio.create_task(hold(gate, "a", release, log))
-        await settle()
+        await until(lambda: log == ["a"], "a to hold the lane")
         waiter = asyncio.create_task(hold(gate, "b", asyncio.Event(), log))
-        await settle()
+        await until(lambda: gate.depth == 1, "b to queue")
         waiter.cancel()
         with pytest.raises(asyncio.CancelledError):
             await waiter
@@ -74,14 +76,14 @@ class TestLaneGate:
         gate = make(1)
         log: list[str] = []
         holder = asyncio.create_task(hold(gate, "a", asyncio.Event(), log))
-        await settle()
+        await until(lambda: log == ["a"], "a to hold the lane")
         nxt = asyncio.create_task(hold(gate, "b", asyncio.Event(), log))
-        await settle()
+        await until(lambda: gate.depth == 1, "b to queue")
         holder.cancel()
         with pytest.raises(asyncio.CancelledError):
             await holder
-        await settle()
-        assert (log, gate.busy) == (["a", "b"], 1)
+        await until(lambda: log == ["a", "b"], "b to hold the lane")
+        assert gate.busy == 1
         assert gate.abort_running() == 1
         with pytest.raises(asyncio.CancelledError):
             await nxt
@@ -92,7 +94,7 @@ class TestLaneGate:
         gate = make(1, batch=0.05)
         release, log = asyncio.Event(), list[str]()
         holder = asyncio.create_task(hold(gate, "a", release, log))
-        await settle()
+        await until(lambda: log == ["a"], "a to hold the lane")
         with pytest.raises(errors.QueueTimeout) as caught:
             async with gate.lane("b", "batch"):
                 pytest.fail("admitted past the wait limit")
@@ -107,7 +109,7 @@ class TestLaneGate:
         gate = make(1, max_queue=1)
         release, log = asyncio.Event(), list[str]()
         tasks = [asyncio.create_task(hold(gate, c, release, log)) for c in ("a", "b")]
-        await settle()
+        await until(lambda: (gate.busy, gate.depth) == (1, 1), "a to hold the lane, b to queue")
         with pytest.raises(errors.QueueFull) as caught:
             async with gate.lane("c", "interactive"):
                 pytest.fail("admitted past max_queue")
@@ -122,9 +124,9 @@ class TestLaneGate:
         gate = make(1)
         release, log = asyncio.Event(), list[str]()
         holder = asyncio.create_task(hold(gate, "a", release, log))
-        await settle()
+        await until(lambda: log == ["a"], "a to hold the lane")
         waiters = [asyncio.create_task(hold(gate, c, release, log)) for c in ("b", "c")]
-        await settle()
+        await until(lambda: gate.depth == 2, "b and c to queue")
         assert gate.close() == 2
         for waiter in waiters:
             with pytest.raises(errors.Draining):
@@ -132,10 +134,18 @@ class TestLaneGate:
         with pytest.raises(errors.Draining):
             async with gate.lane("d", "normal"):
                 pytest.fail("admitted after close")
-        idle = asyncio.create_task(gate.wait_idle())
-        await settle()
-        assert not idle.done()
+        order: list[str] = []
+
+        async def idle() -> None:
+            order.append("waiting")
+            await gate.wait_idle()
+            order.append(f"idle with {gate.busy} busy")
+
+        waiting = asyncio.create_task(idle())
+        await until(lambda: "waiting" in order, "wait_idle() to be called")
+        assert order == ["waiting"]  # it blocks while a holds the lane
+        order.append("release")
         release.set()
-        await holder
-        await asyncio.wait_for(idle, 5)
+        await asyncio.gather(holder, waiting)
+        assert order == ["waiting", "release", "idle with 0 busy"]
         assert log == ["a"]
