@@ -99,6 +99,7 @@ class LaneGate:
         self._idle = asyncio.Event()
         self._idle.set()
         self._closed = False
+        self._peak = 0
 
     @property
     def queue(self) -> FairQueue | BindingQueue:
@@ -114,6 +115,11 @@ class LaneGate:
     def busy(self) -> int:
         """Lanes held right now."""
         return self._queue.busy
+
+    @property
+    def peak_busy(self) -> int:
+        """The most lanes held at once since the gate was made."""
+        return self._peak
 
     @property
     def depth(self) -> int:
@@ -250,3 +256,4 @@ class LaneGate:
             waiter = self._waiters.get(ticket.id)
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
+        self._peak = max(self._peak, self._queue.busy)

@@ -37,6 +37,15 @@ class TestLaneGate:
             assert lease.queue_s == 0.0
         assert gate.busy == 0
 
+    async def test_peak_busy_counts_the_most_lanes_held_at_once(self) -> None:
+        """peak_busy is the gate's own high-water mark of lanes held, not a sample."""
+        gate = make(3)
+        assert gate.peak_busy == 0
+        async with gate.lane("a", "normal"), gate.lane("b", "normal"):
+            assert (gate.busy, gate.peak_busy) == (2, 2)
+        async with gate.lane("c", "normal"):
+            assert (gate.busy, gate.peak_busy) == (1, 2)
+
     async def test_waiter_starts_when_the_holder_leaves(self) -> None:
         """A queued lease is admitted as soon as the lane is given back."""
         gate = make(1)
