@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from typing import Any
 
 import aiohttp
@@ -15,7 +14,8 @@ from proxy.app import GATE
 from proxy.binding import BindingQueue
 from proxy.simulator.app import create_app as create_sim
 from tests.fixtures_proxy import ProxyFactory
-from tests.fixtures_sim import SimulatorFactory, base_url, sim_settings, sim_stats
+from tests.fixtures_sim import HOLD_TOKENS, SimulatorFactory, base_url, sim_settings, sim_stats
+from tests.ports import reserved_port
 from tests.waiting import PATIENCE_S, wait_for
 
 A, B = "llama3.2:latest", "qwen2.5:7b-instruct"
@@ -60,24 +60,14 @@ class TestLanesPerHost:
             base_url(x), upstreams=[_spec("x", x, 2), _spec("y", y, 3)], **FAST_CHECKS
         )
         url, gate = base_url(prx), prx.app[GATE]
-        peak = 0
-
-        async def watch() -> None:
-            nonlocal peak
-            while True:
-                peak = max(peak, gate.busy)
-                await asyncio.sleep(0.002)
-
-        watcher = asyncio.create_task(watch())
         async with aiohttp.ClientSession() as s:
             results = await asyncio.gather(*(_generate(s, url, num_predict=40) for _ in range(100)))
-        watcher.cancel()
         assert [status for status, _ in results] == [200] * 100
         assert all(lines[-1]["done"] for _, lines in results)
         sx, sy = await sim_stats(x), await sim_stats(y)
         assert (sx["max_in_flight_total"], sy["max_in_flight_total"]) == (2, 3)
         assert _requests(sx) + _requests(sy) == 100
-        assert peak == 5
+        assert gate.peak_busy == 5  # the gate's own count: every lane of both hosts at once
         doc = await _stats(url)
         assert {n: row["requests"] for n, row in doc["upstreams"].items()} == {
             "x": _requests(sx),
@@ -112,9 +102,17 @@ class TestLanesPerHost:
                 assert (await _generate(s, url, B))[0] == 200
             assert _requests(await sim_stats(y), B) == loaded_by + 6
             assert _requests(await sim_stats(x), B) == 0
-            both = await asyncio.gather(*(_generate(s, url, B, num_predict=200) for _ in range(2)))
-            assert [status for status, _ in both] == [200, 200]
+            holder = asyncio.create_task(_generate(s, url, B, num_predict=HOLD_TOKENS))
+
+            async def y_busy() -> bool:
+                return bool((await sim_stats(y))["models"][B]["in_flight"] == 1)
+
+            await wait_for(y_busy, timeout=PATIENCE_S, what="a long B request to hold y's lane")
+            assert (await _generate(s, url, B))[0] == 200
             assert _requests(await sim_stats(x), B) == 1  # y was busy: the second went to x
+            assert _requests(await sim_stats(y), B) == loaded_by + 7
+            holder.cancel()
+            await asyncio.gather(holder, return_exceptions=True)
 
     async def test_never_a_host_without_the_model_while_another_has_it(
         self, simulator: SimulatorFactory, proxy: ProxyFactory
@@ -138,31 +136,30 @@ class TestLanesPerHost:
         assert (_requests(await sim_stats(x)), _requests(await sim_stats(y), B)) == (8, 4)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 class TestFailover:
     async def test_a_stopped_host_is_routed_around_and_rejoins(
         self, aiohttp_server: AiohttpServer, simulator: SimulatorFactory, proxy: ProxyFactory
     ) -> None:
-        port = _free_port()
+        with reserved_port() as port:
+            await self._stop_and_rejoin(aiohttp_server, simulator, proxy, port)
+
+    @staticmethod
+    async def _stop_and_rejoin(
+        aiohttp_server: AiohttpServer, simulator: SimulatorFactory, proxy: ProxyFactory, port: int
+    ) -> None:
         x = await aiohttp_server(create_sim(sim_settings(lanes=4)), port=port)
         y = await simulator(lanes=4)
         prx = await proxy(
             base_url(y), upstreams=[_spec("x", x, 2), _spec("y", y, 2)], **FAST_CHECKS
         )
-        url = base_url(prx)
+        url, gate = base_url(prx), prx.app[GATE]
         async with aiohttp.ClientSession() as s:
             tasks = [asyncio.create_task(_generate(s, url, num_predict=100)) for _ in range(40)]
 
-            async def x_started() -> bool:
-                return _requests(await sim_stats(x)) > 0
+            async def x_started() -> bool:  # and enough left queued to be bound to x again
+                return _requests(await sim_stats(x)) > 0 and gate.depth >= 20
 
-            await wait_for(x_started, timeout=PATIENCE_S, what="x to get a request")
+            await wait_for(x_started, timeout=PATIENCE_S, what="x to serve, 20 still queued")
             await x.close()
             async with asyncio.timeout(30):
                 results = await asyncio.gather(*tasks)
