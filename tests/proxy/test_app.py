@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from tests.fixtures_proxy import ProxyFactory, gate_of
-from tests.fixtures_sim import SimulatorFactory
+from tests.fixtures_sim import HOLD_TOKENS, SimulatorFactory
 from tests.proxy.support import MODEL, RecordingRecorder, base_url, sim_model_stats
 from tests.waiting import PATIENCE_S, wait_for
 
@@ -25,7 +25,7 @@ async def test_metadata_never_waits_behind_generations(
     sim = await simulator(decode_tps=50.0)
     prx = await proxy(upstream=base_url(sim), lanes=1)
     url = base_url(prx)
-    body = {"model": MODEL, "prompt": "go", "options": {"num_predict": 300}}
+    body = {"model": MODEL, "prompt": "go", "options": {"num_predict": HOLD_TOKENS}}
     async with aiohttp.ClientSession() as session:
         generations = [asyncio.create_task(session.post(url + "/api/generate", json=body))]
         await wait_for(
@@ -63,7 +63,7 @@ async def test_empty_prompt_loads_without_a_lane(
     recorder = RecordingRecorder()
     prx = await proxy(upstream=base_url(sim), lanes=1, recorder=recorder)
     url = base_url(prx)
-    body = {"model": MODEL, "prompt": "go", "options": {"num_predict": 300}}
+    body = {"model": MODEL, "prompt": "go", "options": {"num_predict": HOLD_TOKENS}}
     async with aiohttp.ClientSession() as session:
         running = asyncio.create_task(session.post(url + "/api/generate", json=body))
         await wait_for(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -16,14 +15,15 @@ from pytest_aiohttp import AiohttpServer
 
 from proxy.simulator.app import create_app as create_simulator
 from tests.fixtures_proxy import ProxyFactory, gate_of
-from tests.fixtures_sim import SimulatorFactory, sim_settings
+from tests.fixtures_sim import HOLD_TOKENS, SimulatorFactory, sim_settings
+from tests.ports import reserved_port
 from tests.proxy.support import MODEL, RecordingRecorder, base_url, sim_model_stats
 from tests.waiting import PATIENCE_S, wait_for
 
 CHAT = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "stream": False}
 
 
-def slow_generate(tokens: int = 400) -> dict[str, Any]:
+def slow_generate(tokens: int = HOLD_TOKENS) -> dict[str, Any]:
     return {"model": MODEL, "prompt": "go", "options": {"num_predict": tokens}}
 
 
@@ -173,16 +173,13 @@ async def test_unknown_model_gets_ollamas_own_404(
     assert expected[0] == 404
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 async def test_upstream_down_then_back(aiohttp_server: AiohttpServer, proxy: ProxyFactory) -> None:
     """While Ollama is down: 502 naming the upstream; once it is back, requests succeed."""
-    port = free_port()
+    with reserved_port() as port:
+        await _down_then_back(aiohttp_server, proxy, port)
+
+
+async def _down_then_back(aiohttp_server: AiohttpServer, proxy: ProxyFactory, port: int) -> None:
     upstream = f"http://127.0.0.1:{port}"
     prx = await proxy(upstream=upstream, lanes=1)
     url = base_url(prx)
