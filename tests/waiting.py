@@ -25,7 +25,7 @@ PATIENCE_S = 30.0
 async def wait_for(
     predicate: Callable[[], Awaitable[T]],
     *,
-    timeout: float,
+    timeout: float,  # noqa: ASYNC109 (a bound that fails naming `what`, not a cancel scope)
     what: str | Callable[[], str],
     interval: float = ...,
 ) -> T: ...
@@ -35,7 +35,7 @@ async def wait_for(
 async def wait_for(
     predicate: Callable[[], T],
     *,
-    timeout: float,
+    timeout: float,  # noqa: ASYNC109 (a bound that fails naming `what`, not a cancel scope)
     what: str | Callable[[], str],
     interval: float = ...,
 ) -> T: ...
@@ -44,7 +44,7 @@ async def wait_for(
 async def wait_for(
     predicate: Callable[[], object],
     *,
-    timeout: float,
+    timeout: float,  # noqa: ASYNC109 (a bound that fails naming `what`, not a cancel scope)
     what: str | Callable[[], str],
     interval: float = 0.01,
 ) -> object:
