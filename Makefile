@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test demo bench lint typecheck clean
+.PHONY: setup test test-repeat demo bench lint typecheck clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -25,6 +25,13 @@ typecheck: setup
 
 test: lint typecheck
 	$(BIN)/python -m pytest
+
+# Flakiness check, not part of `make test`: the test suite N times under a CPU hog, then a
+# table of every test that failed at least once. `make test-repeat N=3 ARGS=tests/proxy`.
+N ?= 10
+ARGS ?=
+test-repeat: setup
+	$(BIN)/python -m tests.repeat $(N) -- $(ARGS)
 
 demo: setup
 	$(BIN)/lanes demo

@@ -7,6 +7,7 @@ import json
 import os
 import secrets
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,8 +83,10 @@ async def start_simulator(timing: SimTiming, tmp: Path) -> Service:
     )
 
 
-async def start_lanes(upstream: str, tmp: Path, *, lanes: int, max_queue: int = 20_000) -> Service:
-    """`lanes serve` on a free port in front of `upstream`."""
+async def start_lanes(
+    upstream: str, tmp: Path, *, lanes: int, max_queue: int = 20_000, extra: Sequence[str] = ()
+) -> Service:
+    """`lanes serve` on a free port in front of `upstream`, with `extra` flags."""
     port = free_port()
     argv = python_argv(
         "-m",
@@ -93,6 +96,7 @@ async def start_lanes(upstream: str, tmp: Path, *, lanes: int, max_queue: int = 
         f"--upstream={upstream}",
         f"--lanes={lanes}",
         f"--max-queue={max_queue}",
+        *extra,
     )
     return await start_service(
         "lanes serve", argv, port=port, log_dir=tmp, ready_path="/stats", env=_isolated_env(tmp)

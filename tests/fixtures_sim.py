@@ -13,7 +13,7 @@ from pytest_aiohttp import AiohttpServer
 from proxy.simulator.app import create_app
 from proxy.simulator.settings import SimulatorSettings
 
-__all__ = ["FAST", "SimulatorFactory", "base_url", "sim_settings", "sim_stats"]
+__all__ = ["FAST", "HOLD_TOKENS", "SimulatorFactory", "base_url", "sim_settings", "sim_stats"]
 
 SimulatorFactory = Callable[..., Awaitable[TestServer]]
 
@@ -30,6 +30,10 @@ FAST: dict[str, Any] = {
     "keep_alive_s": 300.0,
     "default_num_ctx": 4096,
 }
+
+# num_predict for a request that holds its slot (or lane) until the test hangs up: 50 s of
+# decoding even at the fast default, so it never ends on its own while a test looks.
+HOLD_TOKENS = 100_000
 
 
 def sim_settings(**overrides: Any) -> SimulatorSettings:

@@ -78,8 +78,11 @@ class Lease:
         started = self._gate.clock()
         try:
             ticket = await self._gate._acquire(self.facts, self.avoid)
-        finally:
+        except BaseException:
             self.queue_s += self._gate.clock() - started
+            raise
+        assert ticket.admitted_at is not None
+        self.queue_s += ticket.admitted_at - ticket.enqueued_at
         self.ticket, self.upstream = ticket, ticket.upstream
         if self._on_admitted is not None:
             self._on_admitted(self)
@@ -105,6 +108,7 @@ class LaneGate:
         self.clock = clock
         self._waiters: dict[int, asyncio.Future[None]] = {}
         self._closed = False
+        self._peak = 0
 
     @property
     def queue(self) -> LaneQueue:
@@ -120,6 +124,11 @@ class LaneGate:
     def busy(self) -> int:
         """Lanes held right now."""
         return self._queue.busy
+
+    @property
+    def peak_busy(self) -> int:
+        """The most lanes held at once since the gate was made."""
+        return self._peak
 
     @property
     def depth(self) -> int:
@@ -224,3 +233,4 @@ class LaneGate:
             waiter = self._waiters.get(ticket.id)
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
+        self._peak = max(self._peak, self._queue.busy)

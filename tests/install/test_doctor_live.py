@@ -12,11 +12,10 @@ import argparse
 import io
 import json
 import os
-import socket
+import re
 import subprocess
 import sys
-import time
-import urllib.request
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -30,6 +29,8 @@ from proxy.install.machine import Host
 from tests.fixtures_proxy import ProxyFactory
 from tests.fixtures_sim import SimulatorFactory, base_url
 from tests.install.conftest import Fakes
+from tests.ports import reserved_port
+from tests.waiting import PATIENCE_S
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(
@@ -55,16 +56,13 @@ class Server(HTTPServer):
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         super().server_bind()
 server = Server(("127.0.0.1", int(sys.argv[1])), Handler)
-print("ready", flush=True)
+print("ready", server.server_address[1], flush=True)
 server.serve_forever()
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+# `lanes simulate` prints this line on stderr once it listens.
+READY = re.compile(r"^simulated Ollama \S+ on (http://\S+) ")
 
 
 def child_env(tmp: Path) -> dict[str, str]:
@@ -84,30 +82,44 @@ def stop(proc: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
 
 @pytest.fixture(name="sim_process", scope="module")
 def _sim_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`lanes simulate` as a process with OLLAMA_NUM_PARALLEL=2; yields its URL."""
-    tmp = tmp_path_factory.mktemp("sim")
-    url = f"http://127.0.0.1:{free_port()}"
-    with (tmp / "sim.log").open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "proxy", "simulate", "--listen", url.removeprefix("http://")],
-            cwd=REPO,
-            env=child_env(tmp),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    """`lanes simulate` as a process with OLLAMA_NUM_PARALLEL=2; yields its URL.
+
+    It binds port 0 and names its URL in its ready line on stderr: no port to guess, and
+    the URL is known only once it listens. A thread copies stderr to sim.log.
+    """
+    log = tmp_path_factory.mktemp("sim") / "sim.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "proxy", "simulate", "--listen", "127.0.0.1:0"],
+        cwd=REPO,
+        env=child_env(log.parent),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    urls: list[str] = []
+    ready = threading.Event()
+
+    def copy_stderr() -> None:
+        assert proc.stderr is not None
+        with log.open("w") as out:
+            for line in proc.stderr:
+                out.write(line)
+                out.flush()
+                found = READY.search(line)
+                if found and not urls:
+                    urls.append(found.group(1))
+                    ready.set()
+        ready.set()  # the process ended
+
+    reader = threading.Thread(target=copy_stderr, daemon=True)
+    reader.start()
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/api/version", timeout=2):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail("simulator did not start: " + (tmp / "sim.log").read_text())
-                time.sleep(0.2)
-        yield url
+        if not ready.wait(PATIENCE_S) or not urls:
+            pytest.fail("simulator did not start: " + log.read_text())
+        yield urls[0]
     finally:
         stop(proc)
+        reader.join(timeout=10)
 
 
 @pytest.fixture(name="host")
@@ -125,8 +137,11 @@ async def run_doctor(host: Host, ollama: str, proxy: str) -> tuple[int, str]:
 
 @pytest.fixture(name="squatters")
 def _squatters(tmp_path: Path) -> Iterator[tuple[int, list[int]]]:
-    """Two processes listening on one port with SO_REUSEPORT; yields (port, pids)."""
-    port = free_port()
+    """Two processes listening on one port with SO_REUSEPORT; yields (port, pids).
+
+    The first binds port 0 and prints the port it got; the second joins it there.
+    """
+    port = 0
     procs: list[subprocess.Popen[str]] = []
     try:
         for _ in range(2):
@@ -138,7 +153,9 @@ def _squatters(tmp_path: Path) -> Iterator[tuple[int, list[int]]]:
             )
             procs.append(proc)
             assert proc.stdout is not None
-            assert proc.stdout.readline() == "ready\n"
+            ready, _, bound = proc.stdout.readline().partition(" ")
+            assert ready == "ready"
+            port = int(bound)
         yield port, [proc.pid for proc in procs]
     finally:
         for proc in procs:
@@ -196,9 +213,10 @@ class TestDoctorLive:
 
     async def test_simulator_down(self, proxy: ProxyFactory, host: Host) -> None:
         """Nothing on Ollama's address: reported as down; exit 1."""
-        dead = f"http://127.0.0.1:{free_port()}"
-        prx = await proxy(upstream=dead, lanes=2)
-        status, out = await run_doctor(host, dead, base_url(prx))
+        with reserved_port() as port:
+            dead = f"http://127.0.0.1:{port}"
+            prx = await proxy(upstream=dead, lanes=2)
+            status, out = await run_doctor(host, dead, base_url(prx))
         assert status == 1
         assert f"[FAIL] Ollama does not answer at {dead}" in out
 
@@ -243,7 +261,8 @@ class TestWaitReady:
 
     async def test_nothing_answers(self) -> None:
         """With nothing listening both are named after the timeout."""
-        dead = f"http://127.0.0.1:{free_port()}"
-        problems = await wait_ready(dead, dead, 2, timeout_s=0.2)
+        with reserved_port() as port:
+            dead = f"http://127.0.0.1:{port}"
+            problems = await wait_ready(dead, dead, 2, timeout_s=0.2)
         assert len(problems) == 2
         assert problems[0].startswith(f"Ollama does not answer at {dead}")

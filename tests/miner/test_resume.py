@@ -7,12 +7,15 @@ import os
 import signal
 import sqlite3
 import sys
-import time
 from pathlib import Path
+from typing import Any
+
+from aiohttp.test_utils import TestServer
 
 from miner.runner import run_miner
 from tests.fixtures_sim import SimulatorFactory, base_url, sim_stats
 from tests.miner.helpers import CORPUS, CORPUS_SEGMENTS, db_rows, miner_settings
+from tests.waiting import PATIENCE_S, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 DONE = "SELECT COUNT(*) FROM segments WHERE status IN ('ok', 'repaired', 'fallback')"
@@ -36,17 +39,27 @@ async def _start(
     )  # fmt: skip
 
 
-async def _wait_done(db: Path, at_least: int, timeout_s: float = 60) -> int:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+async def _wait_done(db: Path, at_least: int) -> int:
+    """Wait until the miner has committed `at_least` segments; returns how many it has."""
+
+    def done() -> int:
         try:
-            done = int(db_rows(db, DONE)[0][0])
+            count = int(db_rows(db, DONE)[0][0])
         except sqlite3.Error:  # not created yet
-            done = 0
-        if done >= at_least:
-            return done
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"fewer than {at_least} segments committed in {timeout_s} s")
+            return 0
+        return count if count >= at_least else 0
+
+    committed: int = await wait_for(
+        done, timeout=PATIENCE_S, what=f"{at_least} segments committed", interval=0.05
+    )
+    return committed
+
+
+async def _sim_idle(sim: TestServer) -> dict[str, Any] | None:
+    """The simulator's stats once nothing is in flight or queued, else None."""
+    stats = await sim_stats(sim)
+    busy = [m["in_flight"] + m["queued"] for m in stats["models"].values()]
+    return stats if sum(busy) + stats["scheduler_queue"] == 0 else None
 
 
 class TestKillAndResume:
@@ -69,7 +82,11 @@ class TestKillAndResume:
         assert 3 <= done_before < CORPUS_SEGMENTS
         first = set(db_rows(db, "SELECT segment_id, run_id FROM segments WHERE status = 'ok'"))
 
-        calls = (await sim_stats(sim))["requests_total"]
+        # The killed miner's last requests are counted once the simulator has let them go.
+        idle = await wait_for(
+            lambda: _sim_idle(sim), timeout=PATIENCE_S, what="the killed miner's requests to end"
+        )
+        calls = idle["requests_total"]
         rerun = await _start(url, db, tmp_path, workers=4)
         out, err = await rerun.communicate()
         assert rerun.returncode == 0, err.decode()

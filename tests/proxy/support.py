@@ -1,9 +1,7 @@
-"""Helpers for the proxy's socket tests: a recording Recorder, polling, URLs and bodies."""
+"""Helpers for the proxy's socket tests: a recording Recorder, URLs and upstream counters."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,7 +10,7 @@ from aiohttp.test_utils import TestServer
 
 from tests.fixtures_sim import base_url, sim_stats
 
-__all__ = ["MODEL", "RecordingRecorder", "base_url", "eventually", "sim_model_stats", "sim_stats"]
+__all__ = ["MODEL", "RecordingRecorder", "base_url", "sim_model_stats", "sim_stats"]
 
 MODEL = "llama3.2:latest"
 
@@ -70,20 +68,6 @@ class RecordingRecorder:
             if kind in ("rejected", "finished") or (kind == "cancelled" and data["while_queued"]):
                 ends[rid].append(kind)
         return ends
-
-
-async def eventually(check: Callable[[], Any], *, within: float = 10.0) -> None:
-    """Poll `check` (sync or async, truthy = done) until it holds; fail after `within` s."""
-    deadline = time.monotonic() + within
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {within} s")
-        await asyncio.sleep(0.01)
 
 
 async def sim_model_stats(server: TestServer, model: str = MODEL) -> dict[str, Any]:

@@ -11,8 +11,9 @@ import aiohttp
 import pytest
 
 from tests.fixtures_proxy import ProxyFactory, gate_of
-from tests.fixtures_sim import SimulatorFactory
-from tests.proxy.support import MODEL, RecordingRecorder, base_url, eventually, sim_model_stats
+from tests.fixtures_sim import HOLD_TOKENS, SimulatorFactory
+from tests.proxy.support import MODEL, RecordingRecorder, base_url, sim_model_stats
+from tests.waiting import PATIENCE_S, wait_for
 
 SECRET_PROMPT = "the-password-is-swordfish"
 
@@ -24,14 +25,18 @@ async def test_metadata_never_waits_behind_generations(
     sim = await simulator(decode_tps=50.0)
     prx = await proxy(upstream=base_url(sim), lanes=1)
     url = base_url(prx)
-    body = {"model": MODEL, "prompt": "go", "options": {"num_predict": 300}}
+    body = {"model": MODEL, "prompt": "go", "options": {"num_predict": HOLD_TOKENS}}
     async with aiohttp.ClientSession() as session:
         generations = [asyncio.create_task(session.post(url + "/api/generate", json=body))]
-        await eventually(lambda: gate_of(prx).busy == 1)
+        await wait_for(
+            lambda: gate_of(prx).busy == 1, timeout=PATIENCE_S, what="the only lane to be taken"
+        )
         generations += [
             asyncio.create_task(session.post(url + "/api/generate", json=body)) for _ in range(3)
         ]
-        await eventually(lambda: gate_of(prx).depth == 3)
+        await wait_for(
+            lambda: gate_of(prx).depth == 3, timeout=PATIENCE_S, what="three requests queued"
+        )
         for method, path in [
             ("GET", "/"),
             ("GET", "/api/tags"),
@@ -58,10 +63,12 @@ async def test_empty_prompt_loads_without_a_lane(
     recorder = RecordingRecorder()
     prx = await proxy(upstream=base_url(sim), lanes=1, recorder=recorder)
     url = base_url(prx)
-    body = {"model": MODEL, "prompt": "go", "options": {"num_predict": 300}}
+    body = {"model": MODEL, "prompt": "go", "options": {"num_predict": HOLD_TOKENS}}
     async with aiohttp.ClientSession() as session:
         running = asyncio.create_task(session.post(url + "/api/generate", json=body))
-        await eventually(lambda: gate_of(prx).busy == 1)
+        await wait_for(
+            lambda: gate_of(prx).busy == 1, timeout=PATIENCE_S, what="the only lane to be taken"
+        )
         for path, load in (("/api/generate", {"model": MODEL}), ("/api/chat", {"model": MODEL})):
             async with session.post(url + path, json=load) as resp:
                 assert resp.status == 200

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -16,13 +15,15 @@ from pytest_aiohttp import AiohttpServer
 
 from proxy.simulator.app import create_app as create_simulator
 from tests.fixtures_proxy import ProxyFactory, gate_of
-from tests.fixtures_sim import SimulatorFactory, sim_settings
-from tests.proxy.support import MODEL, RecordingRecorder, base_url, eventually, sim_model_stats
+from tests.fixtures_sim import HOLD_TOKENS, SimulatorFactory, sim_settings
+from tests.ports import reserved_port
+from tests.proxy.support import MODEL, RecordingRecorder, base_url, sim_model_stats
+from tests.waiting import PATIENCE_S, wait_for
 
 CHAT = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "stream": False}
 
 
-def slow_generate(tokens: int = 400) -> dict[str, Any]:
+def slow_generate(tokens: int = HOLD_TOKENS) -> dict[str, Any]:
     return {"model": MODEL, "prompt": "go", "options": {"num_predict": tokens}}
 
 
@@ -35,7 +36,9 @@ async def occupy(session: aiohttp.ClientSession, url: str, prx: TestServer) -> a
             return resp.status
 
     task = asyncio.create_task(run())
-    await eventually(lambda: gate_of(prx).busy == 1)
+    await wait_for(
+        lambda: gate_of(prx).busy == 1, timeout=PATIENCE_S, what="the only lane to be taken"
+    )
     return task
 
 
@@ -56,7 +59,9 @@ async def test_full_queue_answers_503_with_retry_after(
     async with aiohttp.ClientSession() as session:
         running = await occupy(session, url, prx)
         queued = asyncio.create_task(session.post(url + path, json=body))
-        await eventually(lambda: gate_of(prx).depth == 1)
+        await wait_for(
+            lambda: gate_of(prx).depth == 1, timeout=PATIENCE_S, what="one request queued"
+        )
         async with session.post(url + path, json=body) as resp:
             assert resp.status == 503
             assert int(resp.headers["Retry-After"]) >= 1
@@ -168,16 +173,13 @@ async def test_unknown_model_gets_ollamas_own_404(
     assert expected[0] == 404
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 async def test_upstream_down_then_back(aiohttp_server: AiohttpServer, proxy: ProxyFactory) -> None:
     """While Ollama is down: 502 naming the upstream; once it is back, requests succeed."""
-    port = free_port()
+    with reserved_port() as port:
+        await _down_then_back(aiohttp_server, proxy, port)
+
+
+async def _down_then_back(aiohttp_server: AiohttpServer, proxy: ProxyFactory, port: int) -> None:
     upstream = f"http://127.0.0.1:{port}"
     prx = await proxy(upstream=upstream, lanes=1)
     url = base_url(prx)
@@ -250,4 +252,4 @@ async def test_failure_mid_stream_ends_with_an_error_line(
     assert lines[-1].startswith(last_line)
     assert b"[DONE]" not in b"".join(lines)
     assert "upstream_failed_mid_stream" in [entry["event"] for entry in captured_logs]
-    await eventually(lambda: gate_of(prx).busy == 0)
+    await wait_for(lambda: gate_of(prx).busy == 0, timeout=PATIENCE_S, what="every lane to be free")

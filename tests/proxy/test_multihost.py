@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from typing import Any
 
 import aiohttp
@@ -14,8 +13,9 @@ from pytest_aiohttp import AiohttpServer
 from proxy.relay.app import GATE
 from proxy.simulator.app import create_app as create_sim
 from tests.fixtures_proxy import ProxyFactory
-from tests.fixtures_sim import SimulatorFactory, base_url, sim_settings, sim_stats
-from tests.proxy.support import eventually
+from tests.fixtures_sim import HOLD_TOKENS, SimulatorFactory, base_url, sim_settings, sim_stats
+from tests.ports import reserved_port
+from tests.waiting import PATIENCE_S, wait_for
 
 A, B = "llama3.2:latest", "qwen2.5:7b-instruct"
 FAST_CHECKS: dict[str, Any] = {
@@ -59,24 +59,14 @@ class TestLanesPerHost:
             base_url(x), upstreams=[_spec("x", x, 2), _spec("y", y, 3)], **FAST_CHECKS
         )
         url, gate = base_url(prx), prx.app[GATE]
-        peak = 0
-
-        async def watch() -> None:
-            nonlocal peak
-            while True:
-                peak = max(peak, gate.busy)
-                await asyncio.sleep(0.002)
-
-        watcher = asyncio.create_task(watch())
         async with aiohttp.ClientSession() as s:
             results = await asyncio.gather(*(_generate(s, url, num_predict=40) for _ in range(100)))
-        watcher.cancel()
         assert [status for status, _ in results] == [200] * 100
         assert all(lines[-1]["done"] for _, lines in results)
         sx, sy = await sim_stats(x), await sim_stats(y)
         assert (sx["max_in_flight_total"], sy["max_in_flight_total"]) == (2, 3)
         assert _requests(sx) + _requests(sy) == 100
-        assert peak == 5
+        assert gate.peak_busy == 5  # the gate's own count: every lane of both hosts at once
         doc = await _stats(url)
         assert {n: row["requests"] for n, row in doc["upstreams"].items()} == {
             "x": _requests(sx),
@@ -105,15 +95,23 @@ class TestLanesPerHost:
             async def y_knows_b() -> bool:
                 return B in (await _stats(url))["upstreams"]["y"]["loaded_models"]
 
-            await eventually(y_knows_b)
+            await wait_for(y_knows_b, timeout=PATIENCE_S, what="the proxy to see B loaded on y")
             loaded_by = _requests(await sim_stats(y), B)  # the load counts as one
             for _ in range(6):  # one at a time: y always has its lane free
                 assert (await _generate(s, url, B))[0] == 200
             assert _requests(await sim_stats(y), B) == loaded_by + 6
             assert _requests(await sim_stats(x), B) == 0
-            both = await asyncio.gather(*(_generate(s, url, B, num_predict=200) for _ in range(2)))
-            assert [status for status, _ in both] == [200, 200]
+            holder = asyncio.create_task(_generate(s, url, B, num_predict=HOLD_TOKENS))
+
+            async def y_busy() -> bool:
+                return bool((await sim_stats(y))["models"][B]["in_flight"] == 1)
+
+            await wait_for(y_busy, timeout=PATIENCE_S, what="a long B request to hold y's lane")
+            assert (await _generate(s, url, B))[0] == 200
             assert _requests(await sim_stats(x), B) == 1  # y was busy: the second went to x
+            assert _requests(await sim_stats(y), B) == loaded_by + 7
+            holder.cancel()
+            await asyncio.gather(holder, return_exceptions=True)
 
     async def test_never_a_host_without_the_model_while_another_has_it(
         self, simulator: SimulatorFactory, proxy: ProxyFactory
@@ -123,7 +121,11 @@ class TestLanesPerHost:
             base_url(x), upstreams=[_spec("x", x, 1), _spec("y", y, 3)], **FAST_CHECKS
         )
         queue = prx.app[GATE].queue
-        await eventually(lambda: None not in (queue.host("x").installed, queue.host("y").installed))
+        await wait_for(
+            lambda: None not in (queue.host("x").installed, queue.host("y").installed),
+            timeout=PATIENCE_S,
+            what="both hosts' model lists",
+        )
         async with aiohttp.ClientSession() as s:
             results = await asyncio.gather(
                 *(_generate(s, base_url(prx), (A, B)[i % 3 == 0]) for i in range(12))
@@ -132,31 +134,30 @@ class TestLanesPerHost:
         assert (_requests(await sim_stats(x)), _requests(await sim_stats(y), B)) == (8, 4)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 class TestFailover:
     async def test_a_stopped_host_is_routed_around_and_rejoins(
         self, aiohttp_server: AiohttpServer, simulator: SimulatorFactory, proxy: ProxyFactory
     ) -> None:
-        port = _free_port()
+        with reserved_port() as port:
+            await self._stop_and_rejoin(aiohttp_server, simulator, proxy, port)
+
+    @staticmethod
+    async def _stop_and_rejoin(
+        aiohttp_server: AiohttpServer, simulator: SimulatorFactory, proxy: ProxyFactory, port: int
+    ) -> None:
         x = await aiohttp_server(create_sim(sim_settings(lanes=4)), port=port)
         y = await simulator(lanes=4)
         prx = await proxy(
             base_url(y), upstreams=[_spec("x", x, 2), _spec("y", y, 2)], **FAST_CHECKS
         )
-        url = base_url(prx)
+        url, gate = base_url(prx), prx.app[GATE]
         async with aiohttp.ClientSession() as s:
             tasks = [asyncio.create_task(_generate(s, url, num_predict=100)) for _ in range(40)]
 
-            async def x_started() -> bool:
-                return _requests(await sim_stats(x)) > 0
+            async def x_started() -> bool:  # and enough left queued to be bound to x again
+                return _requests(await sim_stats(x)) > 0 and gate.depth >= 20
 
-            await eventually(x_started)
+            await wait_for(x_started, timeout=PATIENCE_S, what="x to serve, 20 still queued")
             await x.close()
             async with asyncio.timeout(30):
                 results = await asyncio.gather(*tasks)
@@ -170,14 +171,18 @@ class TestFailover:
             assert retried >= 1  # bound to x after it stopped, then sent to y
             assert rows["x"]["errors"] == retried + failed
 
-            await eventually(lambda: not _healthy(prx, "x"))
+            await wait_for(
+                lambda: not _healthy(prx, "x"), timeout=PATIENCE_S, what="x to be marked down"
+            )
             before = _requests(await sim_stats(y))
             after = await asyncio.gather(*(_generate(s, url) for _ in range(10)))
             assert [status for status, _ in after] == [200] * 10
             assert _requests(await sim_stats(y)) == before + 10
 
             x2 = await aiohttp_server(create_sim(sim_settings(lanes=4)), port=port)
-            await eventually(lambda: _healthy(prx, "x"))
+            await wait_for(
+                lambda: _healthy(prx, "x"), timeout=PATIENCE_S, what="x to be healthy again"
+            )
             again = await asyncio.gather(*(_generate(s, url, num_predict=50) for _ in range(12)))
             assert [status for status, _ in again] == [200] * 12
             assert _requests(await sim_stats(x2)) > 0
@@ -278,7 +283,9 @@ class TestMergedViews:
         prx = await proxy(base_url(x), upstreams=specs, **FAST_CHECKS)
         url = base_url(prx)
         await y.close()
-        await eventually(lambda: not _healthy(prx, "y"))
+        await wait_for(
+            lambda: not _healthy(prx, "y"), timeout=PATIENCE_S, what="y to be marked down"
+        )
         async with aiohttp.ClientSession() as s:
             async with s.get(url + "/api/tags") as resp:
                 assert [m["name"] for m in (await resp.json())["models"]] == [A]

@@ -19,7 +19,8 @@ from proxy.__main__ import main
 from proxy.config import SettingsError, load_settings
 from proxy.settings import ProxySettings
 from tests.fixtures_sim import SimulatorFactory
-from tests.proxy.support import MODEL, base_url, eventually, sim_model_stats
+from tests.proxy.support import MODEL, base_url, sim_model_stats
+from tests.waiting import PATIENCE_S, wait_for
 
 
 @pytest.fixture(name="clean_env")
@@ -148,10 +149,12 @@ async def test_sigterm_drains(simulator: SimulatorFactory, serve: Any) -> None:
     served = await serve("--upstream", base_url(sim), "--lanes", "1", "--drain-timeout-s", "20")
     async with aiohttp.ClientSession() as session:
         running = asyncio.create_task(stream_generate(session, served.url, tokens=200))
-        await eventually(lambda: _sim_in_flight(sim))
+        await wait_for(
+            lambda: _sim_in_flight(sim), timeout=PATIENCE_S, what="the stream to run upstream"
+        )
         chat = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}
         queued = asyncio.create_task(session.post(served.url + "/api/chat", json=chat))
-        await eventually(lambda: queued_in(served.url))
+        await wait_for(lambda: queued_in(served.url), timeout=PATIENCE_S, what="the chat to queue")
         served.proc.send_signal(signal.SIGTERM)
         refused = await queued
         assert refused.status == 503
@@ -171,13 +174,17 @@ async def test_sigint_cuts_streams_after_the_drain_timeout(
     served = await serve("--upstream", base_url(sim), "--lanes", "1", "--drain-timeout-s", "0.3")
     async with aiohttp.ClientSession() as session:
         running = asyncio.create_task(stream_generate(session, served.url, tokens=2000))
-        await eventually(lambda: _sim_in_flight(sim))
+        await wait_for(
+            lambda: _sim_in_flight(sim), timeout=PATIENCE_S, what="the stream to run upstream"
+        )
         served.proc.send_signal(signal.SIGINT)
         assert await served.exit_status() == 0
         with pytest.raises(aiohttp.ClientPayloadError):
             await running
     assert served.logs[-1]["cut_running"] == 1
-    await eventually(lambda: _sim_cancelled(sim))
+    await wait_for(
+        lambda: _sim_cancelled(sim), timeout=PATIENCE_S, what="the upstream request to be cancelled"
+    )
 
 
 async def _sim_in_flight(sim: Any) -> bool:

@@ -1,16 +1,18 @@
-"""LaneGate: waiting, cancellation, wait limits, placement and drain, on a real event loop."""
+"""LaneGate: waiting, cancellation, wait limits, placement, moves and drain, on a real loop."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import pytest
 
 from proxy import errors
 from proxy.lanes.placement import Host
 from proxy.lanes.queue import LaneQueue
-from proxy.relay.gate import LaneGate
-from tests.proxy.support import eventually
+from proxy.relay.classify import RequestFacts, Route
+from proxy.relay.gate import LaneGate, Lease
+from tests.waiting import PATIENCE_S, wait_for
 
 
 def make(
@@ -23,6 +25,19 @@ def make(
     return LaneGate(queue, max_wait_s=max_wait)
 
 
+def ask(client: str, priority: str = "normal", model: str = "m:latest") -> RequestFacts:
+    """The facts of one laned request from `client`."""
+    return RequestFacts(
+        route=Route.LANE,
+        method="POST",
+        path="/api/chat",
+        client=client,
+        priority=priority,
+        model=model,
+        model_key=model,
+    )
+
+
 async def hold(
     gate: LaneGate,
     client: str,
@@ -31,41 +46,61 @@ async def hold(
     entered: asyncio.Event | None = None,
 ) -> None:
     """Hold a lane as `client` until `release` is set; log and signal `entered` on entry."""
-    async with gate.lane(client, "normal"):
+    async with gate.lane(ask(client)):
         log.append(client)
         if entered is not None:
             entered.set()
         await release.wait()
 
 
-async def signalled(event: asyncio.Event, what: str, within: float = 10.0) -> None:
-    """Wait for `event`; fail naming `what` if it is not set within `within` seconds."""
-    try:
-        async with asyncio.timeout(within):
-            await event.wait()
-    except TimeoutError:
-        raise AssertionError(f"{what} did not happen within {within} s") from None
+async def signalled(event: asyncio.Event, what: str) -> None:
+    """Wait for `event`; fail naming `what` if it never comes."""
+    await wait_for(event.is_set, timeout=PATIENCE_S, what=what, interval=0.001)
+
+
+async def until(check: Callable[[], bool], what: str) -> None:
+    """Let the other tasks run until the gate's state shows `check`."""
+    await wait_for(check, timeout=PATIENCE_S, what=what, interval=0.001)
 
 
 async def queued(gate: LaneGate, depth: int) -> None:
     """Wait until `depth` requests are queued for a lane."""
-    await eventually(lambda: gate.depth == depth)
+    await until(lambda: gate.depth == depth, f"{depth} queued")
 
 
 class TestLaneGate:
     async def test_free_lane_is_taken_at_once(self) -> None:
         """With a lane free the lease is granted without waiting and names its lane and host."""
         gate = make(2)
-        async with gate.lane("a", "normal") as lease:
+        async with gate.lane(ask("a")) as lease:
             assert (lease.lane, lease.upstream, gate.busy) == (0, "default", 1)
             assert lease.queue_s == 0.0
         assert gate.busy == 0
 
-    async def test_lease_names_the_host_it_was_bound_to(self) -> None:
-        """`model` and `avoid` steer placement; `lease.upstream` tells where the lane is."""
+    async def test_peak_busy_counts_the_most_lanes_held_at_once(self) -> None:
+        """peak_busy is the gate's own high-water mark of lanes held, not a sample."""
+        gate = make(3)
+        assert gate.peak_busy == 0
+        async with gate.lane(ask("a")), gate.lane(ask("b")):
+            assert (gate.busy, gate.peak_busy) == (2, 2)
+        async with gate.lane(ask("c")):
+            assert (gate.busy, gate.peak_busy) == (1, 2)
+
+    async def test_move_takes_a_lane_on_another_host_and_reports_it(self) -> None:
+        """`move(avoid=x)` trades the lane on x for one elsewhere; on_admitted hears both."""
         gate = make(hosts=[Host("x", 1), Host("y", 1, first_lane=1)])
-        async with gate.lane("a", "normal", model="m", avoid=frozenset({"x"})) as lease:
-            assert (lease.upstream, lease.lane) == ("y", 1)
+        seen: list[tuple[str, int]] = []
+
+        def admitted(lease: Lease) -> None:
+            seen.append((lease.upstream, lease.lane))
+
+        async with gate.lane(ask("a"), on_admitted=admitted) as lease:
+            first = lease.upstream
+            await lease.move(avoid=first)
+            assert lease.upstream != first
+            assert gate.busy == 1
+        assert [host for host, _ in seen] == [first, lease.upstream]
+        assert gate.busy == 0
 
     async def test_waiter_starts_when_the_holder_leaves(self) -> None:
         """A queued lease is admitted as soon as the lane is given back."""
@@ -73,7 +108,7 @@ class TestLaneGate:
         release, log = asyncio.Event(), list[str]()
         b_entered = asyncio.Event()
         first = asyncio.create_task(hold(gate, "a", release, log))
-        await eventually(lambda: gate.busy == 1)
+        await until(lambda: gate.busy == 1, "a lane held")
         second = asyncio.create_task(hold(gate, "b", asyncio.Event(), log, b_entered))
         await queued(gate, 1)
         assert log == ["a"]
@@ -91,7 +126,7 @@ class TestLaneGate:
         gate = make(1)
         release, log = asyncio.Event(), list[str]()
         holder = asyncio.create_task(hold(gate, "a", release, log))
-        await eventually(lambda: gate.busy == 1)
+        await until(lambda: gate.busy == 1, "a lane held")
         waiter = asyncio.create_task(hold(gate, "b", asyncio.Event(), log))
         await queued(gate, 1)
         waiter.cancel()
@@ -108,7 +143,7 @@ class TestLaneGate:
         log: list[str] = []
         b_entered = asyncio.Event()
         holder = asyncio.create_task(hold(gate, "a", asyncio.Event(), log))
-        await eventually(lambda: gate.busy == 1)
+        await until(lambda: gate.busy == 1, "a lane held")
         nxt = asyncio.create_task(hold(gate, "b", asyncio.Event(), log, b_entered))
         await queued(gate, 1)
         holder.cancel()
@@ -116,7 +151,7 @@ class TestLaneGate:
             await holder
         await signalled(b_entered, "b's admission")
         assert (log, gate.busy) == (["a", "b"], 1)
-        assert gate.abort_running() == 1
+        nxt.cancel()
         with pytest.raises(asyncio.CancelledError):
             await nxt
         assert gate.busy == 0
@@ -126,9 +161,9 @@ class TestLaneGate:
         gate = make(1, batch=0.05)
         release, log = asyncio.Event(), list[str]()
         holder = asyncio.create_task(hold(gate, "a", release, log))
-        await eventually(lambda: gate.busy == 1)
+        await until(lambda: gate.busy == 1, "a lane held")
         with pytest.raises(errors.QueueTimeout) as caught:
-            async with gate.lane("b", "batch"):
+            async with gate.lane(ask("b", "batch")):
                 pytest.fail("admitted past the wait limit")
         assert caught.value.retry_after_s is not None
         assert caught.value.retry_after_s >= 1
@@ -141,9 +176,9 @@ class TestLaneGate:
         gate = make(1, max_queue=1)
         release, log = asyncio.Event(), list[str]()
         tasks = [asyncio.create_task(hold(gate, c, release, log)) for c in ("a", "b")]
-        await eventually(lambda: (gate.busy, gate.depth) == (1, 1))
+        await until(lambda: (gate.busy, gate.depth) == (1, 1), "one holder, one waiter")
         with pytest.raises(errors.QueueFull) as caught:
-            async with gate.lane("c", "interactive"):
+            async with gate.lane(ask("c", "interactive")):
                 pytest.fail("admitted past max_queue")
         assert caught.value.retry_after_s is not None
         assert caught.value.retry_after_s >= 1
@@ -156,7 +191,7 @@ class TestLaneGate:
         gate = make(1)
         release, log = asyncio.Event(), list[str]()
         holder = asyncio.create_task(hold(gate, "a", release, log))
-        await eventually(lambda: gate.busy == 1)
+        await until(lambda: gate.busy == 1, "a lane held")
         waiters = [asyncio.create_task(hold(gate, c, release, log)) for c in ("b", "c")]
         await queued(gate, 2)
         assert gate.close() == 2
@@ -164,24 +199,8 @@ class TestLaneGate:
             with pytest.raises(errors.Draining):
                 await waiter
         with pytest.raises(errors.Draining):
-            async with gate.lane("d", "normal"):
+            async with gate.lane(ask("d")):
                 pytest.fail("admitted after close")
         release.set()
         await holder
         assert (log, gate.busy) == (["a"], 0)
-
-    async def test_wait_idle_returns_only_once_no_lane_is_held(self) -> None:
-        """wait_idle() started while a lane is held returns after, and only after, its release."""
-        gate = make(1)
-        release, log = asyncio.Event(), list[str]()
-        holder = asyncio.create_task(hold(gate, "a", release, log))
-        await eventually(lambda: gate.busy == 1)
-
-        async def busy_when_idle() -> int:
-            await gate.wait_idle()
-            return gate.busy
-
-        idle = asyncio.create_task(busy_when_idle())  # runs before the holder wakes up
-        release.set()
-        await holder
-        assert await asyncio.wait_for(idle, 10) == 0

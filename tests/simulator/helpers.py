@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
 from typing import Any
@@ -11,6 +10,7 @@ import aiohttp
 from aiohttp.test_utils import TestServer
 
 from tests.fixtures_sim import base_url, sim_stats
+from tests.waiting import PATIENCE_S, wait_for
 
 __all__ = ["post_json", "read_ndjson", "wait_for_stats"]
 
@@ -28,12 +28,14 @@ def read_ndjson(text: str) -> list[dict[str, Any]]:
 
 
 async def wait_for_stats(
-    server: TestServer, check: Callable[[dict[str, Any]], bool], limit_s: float = 10.0
+    server: TestServer, check: Callable[[dict[str, Any]], bool], what: str
 ) -> dict[str, Any]:
-    """Poll /_sim/stats until `check` holds (generous timeout: the machine is shared)."""
-    async with asyncio.timeout(limit_s):
-        while True:
-            stats = await sim_stats(server)
-            if check(stats):
-                return stats
-            await asyncio.sleep(0.01)
+    """Poll /_sim/stats until `check` holds; returns that document (fails naming `what`)."""
+
+    async def holds() -> dict[str, Any] | None:
+        stats = await sim_stats(server)
+        return stats if check(stats) else None
+
+    found: dict[str, Any] | None = await wait_for(holds, timeout=PATIENCE_S, what=what)
+    assert found is not None
+    return found

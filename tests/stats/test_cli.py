@@ -16,6 +16,7 @@ from proxy.stats.top import run_top
 from proxy.status import ExitStatus
 from tests.fixtures_proxy import ProxyFactory
 from tests.fixtures_sim import SimulatorFactory, base_url
+from tests.waiting import PATIENCE_S, wait_for
 
 
 async def _one_request(url: str) -> None:
@@ -67,10 +68,12 @@ async def test_top_draws_frames_until_cancelled(
     out = io.StringIO()
     console = Console(file=out, width=100, color_system=None, force_terminal=False)
     task = asyncio.create_task(run_top(base_url(prx), console=console))
-    for _ in range(100):
-        await asyncio.sleep(0.05)
-        if "lanes 0/2 busy" in out.getvalue():
-            break
+    await wait_for(
+        lambda: "lanes 0/2 busy" in out.getvalue(),
+        timeout=PATIENCE_S,
+        what=lambda: f"a frame with 'lanes 0/2 busy' in {out.getvalue()[-400:]!r}",
+        interval=0.05,
+    )
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

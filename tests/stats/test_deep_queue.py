@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 
 from tests.fixtures_proxy import ProxyFactory
-from tests.fixtures_sim import SimulatorFactory, base_url
+from tests.fixtures_sim import HOLD_TOKENS, SimulatorFactory, base_url
+from tests.waiting import PATIENCE_S, wait_for
 
 QUEUED = 1000
 
@@ -35,18 +37,24 @@ async def test_stats_with_a_deep_queue(simulator: SimulatorFactory, proxy: Proxy
     url = base_url(prx)
     flood = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
     async with aiohttp.ClientSession() as probe:
-        holder = asyncio.create_task(_generate(flood, url, 2000))
-        for _ in range(400):
-            if (await _stats(probe, url))["lanes"]["busy"] == 1:
-                break
-            await asyncio.sleep(0.02)
-        tasks = [asyncio.create_task(_generate(flood, url, 1)) for _ in range(QUEUED)]
-        for _ in range(400):
+
+        async def stats_when(check: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | None:
             doc = await _stats(probe, url)
-            if doc["queue"]["depth"] == QUEUED:
-                break
-            await asyncio.sleep(0.05)
-        assert doc["queue"]["depth"] == QUEUED
+            return doc if check(doc) else None
+
+        holder = asyncio.create_task(_generate(flood, url, HOLD_TOKENS))
+        await wait_for(
+            lambda: stats_when(lambda d: d["lanes"]["busy"] == 1),
+            timeout=PATIENCE_S,
+            what="the holder to take the lane",
+        )
+        tasks = [asyncio.create_task(_generate(flood, url, 1)) for _ in range(QUEUED)]
+        doc = await wait_for(
+            lambda: stats_when(lambda d: d["queue"]["depth"] == QUEUED),
+            timeout=PATIENCE_S,
+            what=f"{QUEUED} requests queued",
+            interval=0.05,
+        )
         assert doc["queue"]["by_client"] == {"flood": QUEUED}
         assert doc["lanes"]["busy"] == 1
         assert doc["queue"]["oldest_wait_ms"] > 0
@@ -54,11 +62,12 @@ async def test_stats_with_a_deep_queue(simulator: SimulatorFactory, proxy: Proxy
             task.cancel()
         await asyncio.gather(holder, *tasks, return_exceptions=True)
         await flood.close()
-        for _ in range(400):
-            doc = await _stats(probe, url)
-            if doc["queue"]["depth"] == 0 and doc["lanes"]["busy"] == 0:
-                break
-            await asyncio.sleep(0.05)
+        doc = await wait_for(
+            lambda: stats_when(lambda d: d["queue"]["depth"] == d["lanes"]["busy"] == 0),
+            timeout=PATIENCE_S,
+            what="every client's departure to be counted",
+            interval=0.05,
+        )
     c = doc["counters"]
     assert (c["received"], c["cancelled_while_queued"], c["cancelled_while_running"]) == (
         QUEUED + 1,

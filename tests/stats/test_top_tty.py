@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import pty
 import signal
@@ -13,19 +14,25 @@ import pytest
 
 from tests.fixtures_proxy import ProxyFactory
 from tests.fixtures_sim import SimulatorFactory, base_url
+from tests.waiting import PATIENCE_S, wait_for
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="needs a pty")
 
 
-async def _read_until(fd: int, needle: bytes, seen: bytearray, timeout_s: float = 20.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while needle not in seen:
-        assert loop.time() < deadline, f"no {needle!r} in {bytes(seen[-400:])!r}"
-        try:
-            seen += os.read(fd, 65536)
-        except BlockingIOError:
-            await asyncio.sleep(0.05)
+async def _read_until(fd: int, needle: bytes, seen: bytearray) -> None:
+    """Read the pty into `seen` until `needle` shows up."""
+
+    def found() -> bool:
+        with contextlib.suppress(BlockingIOError):
+            seen.extend(os.read(fd, 65536))
+        return needle in seen
+
+    await wait_for(
+        found,
+        timeout=PATIENCE_S,
+        what=lambda: f"{needle!r} in {bytes(seen[-400:])!r}",
+        interval=0.05,
+    )
 
 
 def _drain(fd: int) -> bytes:
