@@ -99,7 +99,9 @@ class ProxySettings(FileSettings):
     upstream_queue_warn_ms: float = Field(
         500.0, gt=0, description="wait inside Ollama beyond prefill that warns of queueing"
     )
-    stats_poll_s: float = Field(5.0, gt=0, description="seconds between polls of /api/ps")
+    stats_poll_s: float = Field(
+        5.0, gt=0, description="deprecated and ignored: every host is polled each health_interval_s"
+    )
     upstreams: list[UpstreamSpec] = Field(
         default_factory=list, description="several Ollama hosts (JSON list); replaces --upstream"
     )
@@ -110,7 +112,9 @@ class ProxySettings(FileSettings):
         5.0, ge=0, description="extra wait to keep a loaded model busy before a swap (0 = off)"
     )
     health_interval_s: float = Field(
-        5.0, gt=0, description="seconds between health checks and /api/ps, /api/tags polls"
+        5.0,
+        gt=0,
+        description="seconds between polls of each host's /api/version, /api/ps and /api/tags",
     )
     breaker_failures: int = Field(
         3, ge=1, description="consecutive upstream failures that take a host out"

@@ -8,8 +8,8 @@ from tests.repeat import ROOT, RunResult, failed_tests, node_id, table
 
 JUNIT = """<?xml version="1.0" encoding="utf-8"?>
 <testsuites><testsuite name="pytest" tests="4">
-<testcase classname="tests.proxy.test_gate.TestLaneGate" name="test_a" time="0.1"/>
-<testcase classname="tests.proxy.test_gate.TestLaneGate" name="test_b[x]" time="0.1">
+<testcase classname="tests.relay.test_gate.TestLaneGate" name="test_a" time="0.1"/>
+<testcase classname="tests.relay.test_gate.TestLaneGate" name="test_b[x]" time="0.1">
 <failure message="assert 1 == 2">boom</failure></testcase>
 <testcase classname="tests.test_demo" name="test_c" time="0.1"><error message="e"/></testcase>
 <testcase classname="tests.test_demo" name="test_d" time="0.1"><skipped message="s"/></testcase>
@@ -20,8 +20,8 @@ JUNIT = """<?xml version="1.0" encoding="utf-8"?>
 def test_node_ids_follow_the_files() -> None:
     """The dotted classname is split where the test file ends; the rest are classes."""
     assert (
-        node_id("tests.proxy.test_gate.TestLaneGate", "test_b[x]")
-        == "tests/proxy/test_gate.py::TestLaneGate::test_b[x]"
+        node_id("tests.relay.test_gate.TestLaneGate", "test_b[x]")
+        == "tests/relay/test_gate.py::TestLaneGate::test_b[x]"
     )
     assert node_id("tests.test_demo", "test_c") == "tests/test_demo.py::test_c"
     assert node_id("", "collection") == "collection"
@@ -34,7 +34,7 @@ def test_failures_and_errors_are_listed_and_counted(tmp_path: Path) -> None:
     report.write_text(JUNIT, encoding="utf-8")
     failed = failed_tests(report)
     assert failed == [
-        "tests/proxy/test_gate.py::TestLaneGate::test_b[x]",
+        "tests/relay/test_gate.py::TestLaneGate::test_b[x]",
         "tests/test_demo.py::test_c",
     ]
     runs = [
@@ -44,5 +44,5 @@ def test_failures_and_errors_are_listed_and_counted(tmp_path: Path) -> None:
     ]
     lines = table(runs).splitlines()
     assert lines[2].split() == ["tests/test_demo.py::test_c", "2/3"]
-    assert lines[3].split() == ["tests/proxy/test_gate.py::TestLaneGate::test_b[x]", "1/3"]
+    assert lines[3].split() == ["tests/relay/test_gate.py::TestLaneGate::test_b[x]", "1/3"]
     assert table(runs[2:]) == "No test failed in 1 run(s)."

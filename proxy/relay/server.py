@@ -78,6 +78,8 @@ async def run(settings: ProxySettings) -> int:
     hosts = {spec.name: spec.url for spec in settings.upstream_specs()}
     upstream = next(iter(hosts.values())) if len(hosts) == 1 else hosts
     log.info("serve_started", address=address, upstream=upstream, lanes=gate.lanes)
+    if "stats_poll_s" in settings.model_fields_set:
+        log.warning("setting_ignored", setting="stats_poll_s", use="health_interval_s")
     try:
         await stop.wait()
     finally:

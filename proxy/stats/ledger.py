@@ -191,7 +191,7 @@ class Ledger:
                 where = f" on {host.name}" if several else ""
                 self._warn(
                     "lanes_idle_with_queue",
-                    f"{host.busy} of {host.lanes} lanes busy{where} while {host.runnable} "
+                    f"{host.busy} of {host.lanes} lanes busy{where} while {host.eligible} "
                     f"requests it could run waited for over {watch.grace_s:g} s",
                 )
 

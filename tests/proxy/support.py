@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestServer
 
+from proxy.stats.recorder import Outcome
 from tests.fixtures_sim import base_url, sim_stats
 
 __all__ = ["MODEL", "RecordingRecorder", "base_url", "sim_model_stats", "sim_stats"]
@@ -31,18 +32,12 @@ class RecordingRecorder:
         self.admitted_before[rid] = len(self.of("admitted"))
         self.events.append(("received", rid, {"client": client, "priority": priority}))
 
-    def request_rejected(self, rid: int, *, reason: str, now: float) -> None:
-        self.events.append(("rejected", rid, {"reason": reason}))
-
     def request_admitted(
-        self, rid: int, *, lane: int, options: dict[str, object], now: float
+        self, rid: int, *, host: str, lane: int, options: dict[str, object], now: float
     ) -> None:
-        self.events.append(("admitted", rid, {"lane": lane}))
+        self.events.append(("admitted", rid, {"host": host, "lane": lane}))
         if self.on_admitted is not None:
             self.on_admitted(rid)
-
-    def request_cancelled(self, rid: int, *, while_queued: bool, now: float) -> None:
-        self.events.append(("cancelled", rid, {"while_queued": while_queued}))
 
     def upstream_headers(self, rid: int, *, status: int, now: float) -> None:
         self.events.append(("headers", rid, {"status": status}))
@@ -50,10 +45,19 @@ class RecordingRecorder:
     def chunk_relayed(self, rid: int, data: bytes, now: float) -> None:
         return None
 
-    def request_finished(
-        self, rid: int, *, status: int, outcome: str, reason: str | None, now: float
-    ) -> None:
-        self.events.append(("finished", rid, {"status": status, "outcome": outcome}))
+    def request_finished(self, rid: int, *, outcome: Outcome, now: float) -> None:
+        self.events.append(
+            (
+                "finished",
+                rid,
+                {
+                    "status": outcome.status,
+                    "outcome": outcome.kind,
+                    "reason": outcome.reason,
+                    "admitted": outcome.admitted,
+                },
+            )
+        )
 
     def of(self, kind: str) -> list[tuple[int, dict[str, Any]]]:
         return [(rid, data) for k, rid, data in self.events if k == kind]
@@ -62,11 +66,10 @@ class RecordingRecorder:
         return [self.clients[rid] for rid, _ in self.of("admitted")]
 
     def endings(self) -> dict[int, list[str]]:
-        """Per request, the events that end it (rejected, cancelled while queued, finished)."""
+        """Per request, the outcomes that ended it (exactly one each, when all is well)."""
         ends: dict[int, list[str]] = {rid: [] for rid in self.clients}
-        for kind, rid, data in self.events:
-            if kind in ("rejected", "finished") or (kind == "cancelled" and data["while_queued"]):
-                ends[rid].append(kind)
+        for rid, data in self.of("finished"):
+            ends[rid].append(data["outcome"])
         return ends
 
 

@@ -97,8 +97,9 @@ async def test_lane_cap_holds_under_random_disconnects(
     endings = recorder.endings()
     assert len(endings) == 200
     assert all(len(kinds) == 1 for kinds in endings.values())
-    outcomes = [data["outcome"] for _, data in recorder.of("finished")]
-    queued_left = [d for _, d in recorder.of("cancelled") if d["while_queued"]]
+    outcomes = [data["outcome"] for _, data in recorder.of("finished") if data["admitted"]]
+    queued_left = [d for _, d in recorder.of("finished") if not d["admitted"]]
+    assert {d["outcome"] for d in queued_left} <= {"cancelled"}
     assert len(outcomes) + len(queued_left) == 200
     assert set(outcomes) <= {"completed", "cancelled"}
     # A client that hung up after the last byte was relayed still counts as completed.
@@ -138,7 +139,8 @@ async def test_queued_client_that_leaves_never_reaches_upstream(
         await asyncio.gather(running, return_exceptions=True)
     await wait_for(lambda: gate_of(prx).busy == 0, timeout=PATIENCE_S, what="every lane to be free")
     assert (await sim_model_stats(sim))["requests"] == 1
-    assert [d["while_queued"] for _, d in recorder.of("cancelled")] == [True, False]
+    ended = [(d["outcome"], d["admitted"]) for _, d in recorder.of("finished")]
+    assert ended == [("cancelled", False), ("cancelled", True)]
     assert gate_of(prx).busy == 0
 
 

@@ -95,7 +95,8 @@ async def test_wait_limit_per_class_answers_503(
             assert int(resp.headers["X-Lanes-Queue-Ms"]) >= 200
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
-    assert [d["reason"] for _, d in recorder.of("rejected")] == ["queue_timeout"]
+    rejected = [d["reason"] for _, d in recorder.of("finished") if d["outcome"] == "rejected"]
+    assert rejected == ["queue_timeout"]
 
 
 async def recording_upstream(aiohttp_server: AiohttpServer) -> TestServer:

@@ -93,7 +93,7 @@ class TestLanesPerHost:
             url = base_url(prx)
 
             async def y_knows_b() -> bool:
-                return B in (await _stats(url))["upstreams"]["y"]["loaded_models"]
+                return B in (await _stats(url))["upstreams"]["y"]["warm_models"]
 
             await wait_for(y_knows_b, timeout=PATIENCE_S, what="the proxy to see B loaded on y")
             loaded_by = _requests(await sim_stats(y), B)  # the load counts as one

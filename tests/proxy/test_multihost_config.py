@@ -147,7 +147,7 @@ class TestMerge:
 class TestPinBody:
     def test_sets_num_ctx_and_keep_alive(self) -> None:
         body = b'{"model":"m","prompt":"hi","options":{"num_ctx":2048,"temperature":0}}'
-        out = pin_body("/api/generate", body, PinSpec(num_ctx=8192, keep_alive="1h"))
+        out = pin_body("/api/generate", json.loads(body), PinSpec(num_ctx=8192, keep_alive="1h"))
         assert out is not None
         doc = json.loads(out)
         assert doc["options"] == {"num_ctx": 8192, "temperature": 0}
@@ -155,11 +155,11 @@ class TestPinBody:
 
     def test_adds_options_when_missing_and_leaves_matching_bodies_alone(self) -> None:
         pin = PinSpec(num_ctx=4096)
-        out = pin_body("/api/chat", b'{"model":"m","messages":[]}', pin)
+        out = pin_body("/api/chat", {"model": "m", "messages": []}, pin)
         assert out is not None
         assert json.loads(out)["options"] == {"num_ctx": 4096}
-        assert pin_body("/api/chat", b'{"model":"m","options":{"num_ctx":4096}}', pin) is None
+        assert pin_body("/api/chat", {"model": "m", "options": {"num_ctx": 4096}}, pin) is None
 
     def test_v1_bodies_are_not_touched(self) -> None:
         body = b'{"model":"m","messages":[]}'
-        assert pin_body("/v1/chat/completions", body, PinSpec(num_ctx=4096)) is None
+        assert pin_body("/v1/chat/completions", json.loads(body), PinSpec(num_ctx=4096)) is None

@@ -63,7 +63,7 @@ class TestRoutes:
 
     def test_management_routes_need_a_named_host_when_there_are_several(self) -> None:
         """/api/pull with two hosts and no X-Lanes-Upstream is refused, naming the hosts."""
-        with pytest.raises(BadRequest, match="X-Lanes-Upstream: a | b"):
+        with pytest.raises(BadRequest, match=r"X-Lanes-Upstream: a \| b"):
             classify("POST", "/api/pull", {}, None, None, TWO)
         named = classify("POST", "/api/pull", {"X-Lanes-Upstream": "a"}, None, None, TWO)
         assert (named.route, named.upstream) == (Route.PASS, "a")

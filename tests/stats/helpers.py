@@ -5,9 +5,20 @@ from __future__ import annotations
 import json
 
 from proxy.lanes.queue import HostSnapshot, QueueSnapshot
-from proxy.stats.ledger import Stats
+from proxy.stats.ledger import Ledger
+from proxy.stats.recorder import Outcome, OutcomeKind
+from proxy.stats.schema import StatsView
+from proxy.stats.view import build_view
 
-__all__ = ["Clock", "final_line", "make_stats", "ndjson_body", "run_request", "snapshot"]
+__all__ = [
+    "Clock",
+    "final_line",
+    "make_stats",
+    "ndjson_body",
+    "run_request",
+    "snapshot",
+    "view_of",
+]
 
 
 class Clock:
@@ -24,11 +35,16 @@ class Clock:
         return self.now
 
 
-def make_stats(clock: Clock, **kwargs: object) -> Stats:
-    """A Stats on `clock` with 2 lanes unless told otherwise."""
-    options: dict[str, object] = {"upstream_url": "http://sim", "lanes": 2, "max_queue": 100}
+def make_stats(clock: Clock, **kwargs: object) -> Ledger:
+    """A Ledger on `clock` for one host "default" with 2 lanes unless told otherwise."""
+    options: dict[str, object] = {"hosts": {"default": "http://sim"}, "lanes": 2, "max_queue": 100}
     options.update(kwargs)
-    return Stats(clock=clock, wall=lambda: 1_800_000_000.0, **options)  # type: ignore[arg-type]
+    return Ledger(clock=clock, wall=lambda: 1_800_000_000.0, **options)  # type: ignore[arg-type]
+
+
+def view_of(ledger: Ledger, queue: QueueSnapshot | None = None) -> StatsView:
+    """The `/stats` view of `ledger` now (its own clock), with the queue's snapshot if given."""
+    return build_view(ledger, queue, ledger.clock())
 
 
 def final_line(
@@ -73,7 +89,7 @@ def ndjson_body(tokens: int, final: bytes) -> list[bytes]:
 
 
 def run_request(
-    stats: Stats,
+    stats: Ledger,
     clock: Clock,
     rid: int,
     *,
@@ -86,20 +102,22 @@ def run_request(
     chunks: list[bytes] | None = None,
     options: dict[str, object] | None = None,
     status: int = 200,
-    outcome: str = "completed",
+    outcome: OutcomeKind = "completed",
+    reason: str | None = None,
 ) -> None:
     """Drive one request through every Recorder event, moving the clock as it goes."""
     stats.request_received(
         rid, client=client, priority="normal", model=model, route=route, now=clock()
     )
     clock.advance(wait_s)
-    stats.request_admitted(rid, lane=0, options=options or {}, now=clock())
+    stats.request_admitted(rid, host="default", lane=0, options=options or {}, now=clock())
     clock.advance(first_byte_s)
     stats.upstream_headers(rid, status=status, now=clock())
     for chunk in chunks or []:
         stats.chunk_relayed(rid, chunk, clock())
     clock.advance(max(0.0, run_s - first_byte_s))
-    stats.request_finished(rid, status=status, outcome=outcome, reason=None, now=clock())
+    ending = Outcome(outcome, status, reason, admitted=True)
+    stats.request_finished(rid, outcome=ending, now=clock())
 
 
 def snapshot(

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from proxy.stats.ledger import Stats
+from proxy.stats.ledger import Ledger
 from proxy.stats.metrics import Metrics
-from tests.stats.helpers import Clock, final_line, make_stats, ndjson_body, run_request, snapshot
+from tests.stats.helpers import (
+    Clock,
+    final_line,
+    make_stats,
+    ndjson_body,
+    run_request,
+    snapshot,
+    view_of,
+)
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -20,7 +28,7 @@ def _samples(metrics: Metrics) -> Samples:
     }
 
 
-def _busy_stats(clock: Clock) -> Stats:
+def _busy_stats(clock: Clock) -> Ledger:
     stats = make_stats(clock)
     for rid, client in enumerate(["alice", "bob", "bob"], start=1):
         body = ndjson_body(4, final_line(prompt=50, output=4))
@@ -34,10 +42,10 @@ class TestMetrics:
         """Counters, gauges and histograms carry the numbers /stats shows."""
         clock = Clock()
         stats = _busy_stats(clock)
-        metrics = Metrics(lambda: stats.view(snapshot(depth=3, busy=2)))
+        metrics = Metrics(lambda: view_of(stats, snapshot(depth=3, busy=2)))
         stats.observers.append(metrics.observe)
         run_request(stats, clock, 5, wait_s=0.5)
-        view = stats.view(snapshot(depth=3, busy=2))
+        view = view_of(stats, snapshot(depth=3, busy=2))
         got = _samples(metrics)
         assert got[("lanes_requests_received_total", ())] == view.counters.received == 5
         assert got[("lanes_requests_completed_total", ())] == view.counters.completed == 4
@@ -67,7 +75,7 @@ class TestMetrics:
         """With client labels on, per-client series and a client label appear."""
         clock = Clock()
         stats = _busy_stats(clock)
-        metrics = Metrics(stats.view, client_labels=True)
+        metrics = Metrics(lambda: view_of(stats), client_labels=True)
         stats.observers.append(metrics.observe)
         run_request(stats, clock, 9, client="carol")
         got = _samples(metrics)
@@ -85,6 +93,6 @@ class TestMetrics:
         clock = Clock()
         first, second = make_stats(clock), make_stats(clock)
         run_request(first, clock, 1)
-        a, b = Metrics(first.view), Metrics(second.view)
+        a, b = Metrics(lambda: view_of(first)), Metrics(lambda: view_of(second))
         assert _samples(a)[("lanes_requests_received_total", ())] == 1
         assert _samples(b)[("lanes_requests_received_total", ())] == 0

@@ -16,7 +16,7 @@ from proxy.lanes.placement import Host
 from proxy.lanes.queue import LaneQueue
 from proxy.stats.schema import StatsView
 from proxy.stats.warnings import HINTS
-from tests.stats.helpers import Clock, make_stats
+from tests.stats.helpers import Clock, make_stats, view_of
 from tests.work import python_lines
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -119,8 +119,10 @@ class TestSchema:
                 rid, client=client, priority="batch", model="m", route="/api/chat", now=clock()
             )
         for ticket in queue.admit(clock()):
-            stats.request_admitted(ticket.id, lane=ticket.lane or 0, options={}, now=clock())
-        body, lines = python_lines(lambda: stats.view(queue.snapshot()).model_dump_json())
+            stats.request_admitted(
+                ticket.id, host="default", lane=ticket.lane or 0, options={}, now=clock()
+            )
+        body, lines = python_lines(lambda: view_of(stats, queue.snapshot()).model_dump_json())
         return lines, body
 
 

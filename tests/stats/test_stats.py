@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import json
 
-from proxy.stats.ledger import OTHER, Stats
-from proxy.stats.recorder import Recorder
-from tests.stats.helpers import Clock, final_line, make_stats, ndjson_body, run_request, snapshot
+from proxy.stats.ledger import OTHER, Ledger
+from proxy.stats.recorder import Outcome, Recorder
+from tests.stats.helpers import (
+    Clock,
+    final_line,
+    make_stats,
+    ndjson_body,
+    run_request,
+    snapshot,
+    view_of,
+)
 
 
 def _sse(tokens: int, prompt: int, output: int) -> list[bytes]:
@@ -25,10 +33,10 @@ def _sse(tokens: int, prompt: int, output: int) -> list[bytes]:
 
 
 class TestCounters:
-    def test_stats_is_a_recorder(self) -> None:
-        """Stats satisfies the Recorder protocol the request path calls."""
+    def test_the_ledger_is_a_recorder(self) -> None:
+        """The Ledger satisfies the Recorder protocol the request path calls."""
         recorder: Recorder = make_stats(Clock())
-        assert isinstance(recorder, Stats)
+        assert isinstance(recorder, Ledger)
 
     def test_each_ending_is_counted_once(self) -> None:
         """Completed, failed, rejected and both cancellations land in their own counters."""
@@ -39,18 +47,17 @@ class TestCounters:
         stats.request_received(
             3, client="b", priority="batch", model="m", route="/api/chat", now=clock()
         )
-        stats.request_rejected(3, reason="queue_full", now=clock())
+        stats.request_finished(3, outcome=Outcome("rejected", 503, "queue_full"), now=clock())
         stats.request_received(
             4, client="b", priority="batch", model="m", route="/api/chat", now=clock()
         )
-        stats.request_cancelled(4, while_queued=True, now=clock())
+        stats.request_finished(4, outcome=Outcome("cancelled", 499), now=clock())
         stats.request_received(
             5, client="b", priority="batch", model="m", route="/api/chat", now=clock()
         )
-        stats.request_admitted(5, lane=1, options={}, now=clock())
-        stats.request_cancelled(5, while_queued=False, now=clock())
-        stats.request_finished(5, status=499, outcome="cancelled", reason=None, now=clock())
-        c = stats.view().counters
+        stats.request_admitted(5, host="default", lane=1, options={}, now=clock())
+        stats.request_finished(5, outcome=Outcome("cancelled", 499, None, True), now=clock())
+        c = view_of(stats).counters
         assert (c.received, c.admitted, c.completed, c.failed) == (5, 3, 1, 1)
         assert (c.rejected, c.cancelled_while_queued, c.cancelled_while_running) == (1, 1, 1)
         assert c.rejected_by_reason == {"queue_full": 1}
@@ -58,12 +65,12 @@ class TestCounters:
         assert stats.requests == {}
         assert stats.running == {}
 
-    def test_error_status_is_a_failure(self) -> None:
-        """An upstream 404 relayed in full is a failure with reason http_404, not a completion."""
+    def test_error_status_is_a_failure_but_no_upstream_error(self) -> None:
+        """A relayed 404 (decided failed, http_404) counts by its reason, not as upstream error."""
         clock = Clock()
         stats = make_stats(clock)
-        run_request(stats, clock, 1, status=404)
-        c = stats.view().counters
+        run_request(stats, clock, 1, status=404, outcome="failed", reason="http_404")
+        c = view_of(stats).counters
         assert (c.completed, c.failed, c.failed_by_reason, c.upstream_errors) == (
             0,
             1,
@@ -81,21 +88,21 @@ class TestCounters:
         stats.request_received(
             3, client="a", priority="normal", model="m", route="/api/chat", now=clock()
         )
-        stats.request_admitted(3, lane=0, options={}, now=clock())
+        stats.request_admitted(3, host="default", lane=0, options={}, now=clock())
         stats.request_finished(
-            3, status=502, outcome="failed", reason="upstream_unavailable", now=clock()
+            3, outcome=Outcome("failed", 502, "upstream_unavailable", True), now=clock()
         )
-        assert stats.view().counters.upstream_errors == 3
+        assert view_of(stats).counters.upstream_errors == 3
 
     def test_unknown_ids_and_garbage_never_raise(self) -> None:
         """Events for unknown requests and odd bytes are ignored, not raised."""
         clock = Clock()
         stats = make_stats(clock)
-        stats.request_admitted(99, lane=0, options={}, now=clock())
+        stats.request_admitted(99, host="default", lane=0, options={}, now=clock())
         stats.chunk_relayed(99, b"\xff\x00", clock())
-        stats.request_finished(99, status=200, outcome="completed", reason=None, now=clock())
+        stats.request_finished(99, outcome=Outcome("completed", 200, None, True), now=clock())
         run_request(stats, clock, 1, chunks=[b"\xff\xfe not json", b'{"eval_count":"x"}'])
-        assert stats.view().counters.completed == 1
+        assert view_of(stats).counters.completed == 1
 
 
 class TestTokens:
@@ -104,9 +111,9 @@ class TestTokens:
         clock = Clock()
         stats = make_stats(clock)
         run_request(stats, clock, 1, chunks=ndjson_body(7, final_line(prompt=40, output=8)))
-        t = stats.view().tokens
+        t = view_of(stats).tokens
         assert (t.prompt_tokens, t.eval_tokens) == (40, 8)
-        assert stats.view().models["m"].eval_tokens == 8
+        assert view_of(stats).models["m"].eval_tokens == 8
 
     def test_sse_usage(self) -> None:
         """/v1 streams count one token per content event and take totals from `usage`."""
@@ -115,14 +122,14 @@ class TestTokens:
         stats.request_received(
             1, client="a", priority="normal", model="m", route="/v1/chat/completions", now=clock()
         )
-        stats.request_admitted(1, lane=0, options={}, now=clock())
+        stats.request_admitted(1, host="default", lane=0, options={}, now=clock())
         for chunk in _sse(4, 26, 4)[:4]:
             stats.chunk_relayed(1, chunk, clock())
-        assert stats.view().lanes.running[0].tokens == 4
+        assert view_of(stats).lanes.running[0].tokens == 4
         for chunk in _sse(4, 26, 4)[4:]:
             stats.chunk_relayed(1, chunk, clock())
-        stats.request_finished(1, status=200, outcome="completed", reason=None, now=clock())
-        t = stats.view().tokens
+        stats.request_finished(1, outcome=Outcome("completed", 200, None, True), now=clock())
+        t = view_of(stats).tokens
         assert (t.prompt_tokens, t.eval_tokens) == (26, 4)
 
     def test_rates(self) -> None:
@@ -132,12 +139,12 @@ class TestTokens:
         final = final_line(prompt=200, output=100, prompt_ms=100.0, eval_ms=1000.0)
         for rid in range(1, 6):
             run_request(stats, clock, rid, run_s=10.0, chunks=ndjson_body(100, final))
-        t = stats.view().tokens
+        t = view_of(stats).tokens
         assert (t.prefill_tokens_per_s, t.decode_tokens_per_s) == (2000.0, 100.0)
         assert t.output_tokens_per_s_1m == 10.0  # 500 tokens over the 50 s run
         assert t.output_tokens_per_s_5m == 10.0
         clock.advance(600)
-        t = stats.view().tokens
+        t = view_of(stats).tokens
         assert (t.output_tokens_per_s_1m, t.prefill_tokens_per_s) == (0.0, None)
 
 
@@ -150,16 +157,16 @@ class TestUtilization:
             stats.request_received(
                 rid, client="a", priority="normal", model="m", route="/api/chat", now=clock()
             )
-            stats.request_admitted(rid, lane=rid - 1, options={}, now=clock())
+            stats.request_admitted(rid, host="default", lane=rid - 1, options={}, now=clock())
         clock.advance(60)
-        assert stats.view().utilization.busy_ratio_1m > 0.98
+        assert view_of(stats).utilization.busy_ratio_1m > 0.98
         for rid in (1, 2):
-            stats.request_finished(rid, status=200, outcome="completed", reason=None, now=clock())
-        u = stats.view().utilization
+            stats.request_finished(rid, outcome=Outcome("completed", 200, None, True), now=clock())
+        u = view_of(stats).utilization
         assert u.busy_ratio_1m > 0.98
         assert u.busy_ratio_5m > 0.98
         clock.advance(120)
-        u = stats.view().utilization
+        u = view_of(stats).utilization
         assert u.busy_ratio_1m == 0.0
         assert 0.3 < u.busy_ratio_5m < 0.36  # 60 busy seconds of 180
 
@@ -170,9 +177,9 @@ class TestUtilization:
         stats.request_received(
             1, client="a", priority="normal", model="m", route="/api/chat", now=clock()
         )
-        stats.request_admitted(1, lane=0, options={}, now=clock())
+        stats.request_admitted(1, host="default", lane=0, options={}, now=clock())
         clock.advance(400)
-        assert abs(stats.view().utilization.busy_ratio_5m - 0.5) < 0.01
+        assert abs(view_of(stats).utilization.busy_ratio_5m - 0.5) < 0.01
 
 
 class TestLatencyAndBreakdowns:
@@ -182,7 +189,7 @@ class TestLatencyAndBreakdowns:
         stats = make_stats(clock)
         for rid in range(1, 101):
             run_request(stats, clock, rid, wait_s=rid / 1000.0, run_s=0.0, first_byte_s=0.0)
-        lat = stats.view().latency
+        lat = view_of(stats).latency
         assert (lat.queue_wait_ms.p50, lat.queue_wait_ms.p95, lat.queue_wait_ms.p99) == (
             50.0,
             95.0,
@@ -190,7 +197,7 @@ class TestLatencyAndBreakdowns:
         )
         assert lat.queue_wait_ms.samples == 100
         clock.advance(stats.waits.window_s + 1)
-        assert stats.view().latency.queue_wait_ms.p50 is None
+        assert view_of(stats).latency.queue_wait_ms.p50 is None
 
     def test_breakdowns_and_key_cap(self) -> None:
         """Clients beyond the cap share the `(other)` row; mean wait is per key."""
@@ -198,7 +205,7 @@ class TestLatencyAndBreakdowns:
         stats = make_stats(clock, max_keys=3)
         for rid, client in enumerate(["a", "a", "b", "c", "d", "e"], start=1):
             run_request(stats, clock, rid, client=client, wait_s=0.1 * rid)
-        view = stats.view()
+        view = view_of(stats)
         assert set(view.clients) == {"a", "b", "c", OTHER}
         assert view.clients["a"].requests == 2
         assert view.clients["a"].mean_wait_ms == 150.0
@@ -213,7 +220,7 @@ class TestLatencyAndBreakdowns:
         assert stats.requests == {}
         assert len(stats.clients) <= stats.max_keys + 1
         assert len(stats.waits.recent(clock())) <= stats.waits.capacity
-        assert len(json.dumps(stats.view().model_dump())) < 64_000
+        assert len(json.dumps(view_of(stats).model_dump())) < 64_000
 
 
 class TestQueueAndLanes:
@@ -222,7 +229,7 @@ class TestQueueAndLanes:
         clock = Clock()
         stats = make_stats(clock)
         many = {f"c{i:02d}": i for i in range(30)}
-        view = stats.view(snapshot(depth=435, oldest=clock() - 2.5, by_client=many, busy=2))
+        view = view_of(stats, snapshot(depth=435, oldest=clock() - 2.5, by_client=many, busy=2))
         assert view.queue.depth == 435
         assert view.queue.oldest_wait_ms == 2500.0
         assert len(view.queue.by_client) == 20
@@ -237,7 +244,7 @@ class TestQueueAndLanes:
             1, client="a", priority="batch", model="m", route="/api/chat", now=clock()
         )
         clock.advance(1.5)
-        view = stats.view()
+        view = view_of(stats)
         assert (view.queue.depth, view.queue.by_class, view.queue.oldest_wait_ms) == (
             1,
             {"batch": 1},
@@ -251,9 +258,9 @@ class TestQueueAndLanes:
         stats.request_received(
             7, client="miner", priority="batch", model="qwen", route="/api/chat", now=clock()
         )
-        stats.request_admitted(7, lane=1, options={"num_ctx": 8192}, now=clock())
+        stats.request_admitted(7, host="default", lane=1, options={"num_ctx": 8192}, now=clock())
         stats.chunk_relayed(7, ndjson_body(3, b"")[0] * 3, clock.advance(2.0))
-        row = stats.view().lanes.running[0]
+        row = view_of(stats).lanes.running[0]
         assert (row.lane, row.client, row.priority, row.model, row.route) == (
             1,
             "miner",

@@ -6,12 +6,21 @@ from dataclasses import replace
 
 from proxy.lanes.queue import HostSnapshot
 from proxy.ollama import LoadedModel
+from proxy.stats.ledger import Ledger
 from proxy.stats.warnings import HINTS, IdleWatch, changed_options, is_truncated
-from tests.stats.helpers import Clock, final_line, make_stats, ndjson_body, run_request, snapshot
+from tests.stats.helpers import (
+    Clock,
+    final_line,
+    make_stats,
+    ndjson_body,
+    run_request,
+    snapshot,
+    view_of,
+)
 
 
-def _kinds(stats: object) -> dict[str, int]:
-    view = stats.view()  # type: ignore[attr-defined]
+def _kinds(stats: Ledger) -> dict[str, int]:
+    view = view_of(stats)
     return {w.kind: w.count for w in view.warnings}
 
 
@@ -59,7 +68,7 @@ class TestFromRequests:
         run_request(
             stats, clock, 1, chunks=[final_line(prompt=2048, output=1)], options={"num_ctx": 2048}
         )
-        view = stats.view()
+        view = view_of(stats)
         assert [(w.kind, w.count, w.hint) for w in view.warnings] == [
             ("prompt_truncated", 1, HINTS["prompt_truncated"])
         ]
@@ -70,9 +79,11 @@ class TestFromRequests:
         clock = Clock()
         stats = make_stats(clock)
         stats.upstream_polled(
+            "default",
+            now=clock(),
             reachable=True,
             version="0.33.0",
-            models=[
+            loaded=[
                 LoadedModel(
                     name="m:latest", context_length=4096, size_vram_bytes=1, expires_at=None
                 )
@@ -89,7 +100,7 @@ class TestFromRequests:
         run_request(stats, clock, 1, chunks=[cold], options={"num_ctx": 2048})
         assert _kinds(stats) == {}  # the first load is not a reload
         run_request(stats, clock, 2, chunks=[cold], options={"num_ctx": 8192})
-        view = stats.view()
+        view = view_of(stats)
         assert _kinds(stats) == {"model_reloaded": 1}
         assert "num_ctx 2048 → 8192" in view.warnings[0].latest
 
@@ -115,9 +126,11 @@ class TestFromRequests:
         """The scheduler showing free lanes and waiters for over a second is shouted about."""
         clock = Clock()
         stats = make_stats(clock)
-        stats.view(snapshot(depth=4, busy=0))
+        stats.observe_queue(snapshot(depth=4, busy=0), clock())
+        assert view_of(stats).warnings == []
         clock.advance(1.5)
-        view = stats.view(snapshot(depth=4, busy=0))
+        stats.observe_queue(snapshot(depth=4, busy=0), clock())
+        view = view_of(stats)
         assert [(w.kind, w.count) for w in view.warnings] == [("lanes_idle_with_queue", 1)]
         assert view.warnings[0].hint.startswith("A bug in ollama-lanes")
         assert view.warnings[0].latest.startswith("0 of 2 lanes busy while 4 requests")
@@ -128,6 +141,16 @@ class TestFromRequests:
         stats = make_stats(clock)
         hosts = (HostSnapshot("a", 1, 0, True, 0, 0), HostSnapshot("b", 1, 1, True, 5, 0))
         state = replace(snapshot(lanes=2, busy=1, depth=5), hosts=hosts)
-        stats.view(state)
+        stats.observe_queue(state, clock())
         clock.advance(5.0)
-        assert stats.view(state).warnings == []
+        stats.observe_queue(state, clock())
+        assert view_of(stats).warnings == []
+
+    def test_reading_the_view_changes_nothing(self) -> None:
+        """build_view is pure: reading /stats never raises a warning by itself."""
+        clock = Clock()
+        stats = make_stats(clock)
+        stuck = snapshot(depth=4, busy=0)
+        view_of(stats, stuck)
+        clock.advance(5.0)
+        assert view_of(stats, stuck).warnings == []
