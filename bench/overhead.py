@@ -17,13 +17,14 @@ from bench.contenders import (
     start_nginx,
     start_simulator,
 )
-from bench.figures import median, percentile
+from bench.figures import percentile
 from bench.loadgen import LoadSpec
+from bench.overhead_plan import Cell, Plan, Sample
 from bench.overhead_report import render
 from bench.procs import Service, run_json_module
 from bench.report import Context, Section
 
-__all__ = ["Cell", "Plan", "Sample", "run"]
+__all__ = ["run"]
 
 
 @dataclass
@@ -36,72 +37,6 @@ class Contender:
     protocols: tuple[str, ...]
     service: Service | None = None
     headers: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One load pattern: protocol, tiny or streamed, concurrency, request count."""
-
-    protocol: str
-    stream: bool
-    concurrency: int
-    requests: int
-
-    @property
-    def label(self) -> str:
-        kind = "stream" if self.stream else "tiny"
-        return f"{self.protocol} {kind} c={self.concurrency}"
-
-
-@dataclass
-class Sample:
-    """One contender in one cell in one round."""
-
-    p50: float
-    p99: float
-    ttfb_p50: float
-    rps: float
-    cpu_s: float
-    requests: int
-    chunks: int
-    errors: int
-
-
-@dataclass
-class Plan:
-    rounds: int
-    concurrencies: tuple[int, ...]
-    requests: dict[int, int]
-    stream_concurrency: int
-    stream_requests: int
-    stream_chunks: int
-    tiny_protocols: tuple[str, ...] = ("native", "v1")
-    stream_protocols: tuple[str, ...] = ("native", "v1")
-    samples: dict[str, dict[str, list[Sample]]] = field(default_factory=dict)
-
-    def added(self, label: str, name: str, attr: str) -> float:
-        """Median over rounds of (contender − direct) for `attr` in the same round."""
-        runs = self.samples.get(label, {})
-        mine, base = runs.get(name, []), runs.get("direct", [])
-        return median(
-            [getattr(m, attr) - getattr(b, attr) for m, b in zip(mine, base, strict=False)]
-        )
-
-    def mid(self, label: str, name: str, attr: str) -> float:
-        """Median over rounds of `attr`."""
-        return median([getattr(s, attr) for s in self.samples.get(label, {}).get(name, [])])
-
-    def cpu_per_request(self, name: str, protocol: str, stream: bool) -> float:
-        """CPU seconds of the contender's process per request, over all rounds and cells."""
-        prefix = f"{protocol} {'stream' if stream else 'tiny'} "
-        runs = [
-            s
-            for label, by in self.samples.items()
-            if label.startswith(prefix)
-            for s in by.get(name, [])
-        ]
-        reqs = sum(s.requests for s in runs)
-        return sum(s.cpu_s for s in runs) / reqs if reqs else math.nan
 
 
 def _plan(smoke: bool) -> Plan:

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bench.chart import BarChart
 from bench.contenders import Skipped
 from bench.figures import fmt_ms
+from bench.overhead_plan import Plan
 from bench.report import Section, Target, markdown_table
-
-if TYPE_CHECKING:
-    from bench.overhead import Plan
 
 __all__ = ["render"]
 

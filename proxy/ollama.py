@@ -9,24 +9,17 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from proxy.errors import BadRequest
-from proxy.lanes.ring import CLASSES
-
 __all__ = [
     "INFERENCE_PATHS",
     "InstalledModel",
     "LoadedModel",
     "ModelFacts",
-    "RequestFacts",
-    "client_key",
     "error_body",
     "is_inference",
     "is_openai",
     "parse_ps",
-    "parse_request",
     "parse_show",
     "parse_tags",
-    "priority_of",
 ]
 
 INFERENCE_PATHS = frozenset(
@@ -42,8 +35,6 @@ INFERENCE_PATHS = frozenset(
         "/v1/messages",
     }
 )
-_LOAD_FIELD = {"/api/generate": "prompt", "/api/chat": "messages"}  # empty = load or unload
-_MAX_CLIENT_KEY = 128
 _COMPACT = (",", ":")  # Go's encoding/json spacing
 _OPENAI_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error"}
 
@@ -56,57 +47,6 @@ def is_inference(method: str, path: str) -> bool:
 def is_openai(path: str) -> bool:
     """True for the OpenAI-compatible (and Anthropic) routes, which use OpenAI's error shape."""
     return path.startswith("/v1/")
-
-
-@dataclass(frozen=True, slots=True)
-class RequestFacts:
-    """What the proxy needs from an inference body; never the prompt text."""
-
-    model: str
-    options: dict[str, object] = field(default_factory=dict)
-    loads_only: bool = False  # empty prompt or messages: a model load or unload
-
-
-def parse_request(path: str, body: bytes) -> RequestFacts:
-    """Read model, options and load-only-ness from an inference body, or raise BadRequest."""
-    if not body.strip():
-        raise BadRequest("missing request body")
-    try:
-        doc: Any = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"invalid JSON in request body: {exc}") from None
-    if not isinstance(doc, dict):
-        raise BadRequest(f"request body must be a JSON object, not {type(doc).__name__}")
-    model = doc.get("model")
-    options = doc.get("options")
-    load_field = _LOAD_FIELD.get(path)
-    loads_only = load_field is not None and not doc.get(load_field) and not doc.get("images")
-    return RequestFacts(
-        model=model if isinstance(model, str) else "",
-        options=options if isinstance(options, dict) else {},
-        loads_only=loads_only,
-    )
-
-
-def client_key(header: str | None, user_agent: str | None, peer: str | None) -> str:
-    """`X-Lanes-Client`, else the User-Agent's product token, else the peer address."""
-    if header and (key := header.strip()):
-        return key[:_MAX_CLIENT_KEY]
-    if user_agent and (product := user_agent.strip().split("/", 1)[0].split(" ", 1)[0]):
-        return product[:_MAX_CLIENT_KEY]
-    return peer or "unknown"
-
-
-def priority_of(header: str | None, client: str, mapping: Mapping[str, str]) -> str:
-    """`X-Lanes-Priority`, else the client's configured priority, else `normal`."""
-    if header:
-        value = header.strip().lower()
-        if value not in CLASSES:
-            raise BadRequest(
-                f"X-Lanes-Priority must be one of {', '.join(CLASSES)}, not {header!r}"
-            )
-        return value
-    return mapping.get(client, "normal")
 
 
 def error_body(path: str, status: int, message: str) -> bytes:

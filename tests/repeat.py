@@ -1,7 +1,7 @@
 """Run the pytest suite N times while every core is kept busy, then list what failed.
 
     python -m tests.repeat 10                  # what `make test-repeat N=10` runs
-    python -m tests.repeat 3 -- tests/proxy    # anything after `--` goes to pytest
+    python -m tests.repeat 3 -- tests/relay    # anything after `--` goes to pytest
 
 A flaky test is one that races: it passes on an idle laptop and fails when the CPU is
 shared. The hog (one spinning process per core) makes those races likely; the table at

@@ -16,7 +16,7 @@ from typing import Any
 
 from proxy.errors import BadRequest
 from proxy.lanes.ring import CLASSES
-from proxy.ollama import INFERENCE_PATHS
+from proxy.ollama import is_inference
 from proxy.relay import headers
 from proxy.relay.merge import MERGED_PATHS
 from proxy.relay.pinning import pin_body
@@ -74,8 +74,9 @@ class RequestFacts:
 
 
 def needs_body(method: str, path: str) -> bool:
-    """True for the requests whose body must be read before they can be classified."""
-    return method == "POST" and path in INFERENCE_PATHS
+    """True for the requests whose body must be read before they can be classified: the
+    inference requests, which are also the only ones that may take a lane."""
+    return is_inference(method, path)
 
 
 def client_key(header: str | None, user_agent: str | None, peer: str | None) -> str:

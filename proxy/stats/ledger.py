@@ -69,6 +69,7 @@ class Ledger:
         self.warm_since: dict[tuple[str, str], float] = {}  # (host, model)
         self.warnings = WarningBook()
         self.idle: dict[str, IdleWatch] = {}  # per host
+        self.queue_checked_at: float | None = None  # the latest observe_queue
         self.hosts = {name: HostSeen(url) for name, url in hosts.items()}
 
     @guarded
@@ -183,6 +184,7 @@ class Ledger:
     @guarded
     def observe_queue(self, queue: QueueSnapshot, now: float) -> None:
         """Check each host for free lanes next to work it could run (a bug if it persists)."""
+        self.queue_checked_at = now
         several = len(queue.hosts) > 1
         for host in queue.hosts:
             stuck = host.healthy and host.busy < host.lanes and host.runnable > 0

@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestServer
 from proxy.relay.app import GATE, create_app
 from tests.fixtures_proxy import ProxyFactory, gate_of, proxy_settings
 from tests.fixtures_sim import HOLD_TOKENS, SimulatorFactory
-from tests.proxy.support import MODEL, RecordingRecorder, base_url, sim_model_stats
+from tests.relay.support import MODEL, RecordingRecorder, base_url, sim_model_stats
 from tests.waiting import PATIENCE_S, wait_for
 
 

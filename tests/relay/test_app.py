@@ -12,7 +12,7 @@ import pytest
 
 from tests.fixtures_proxy import ProxyFactory, gate_of
 from tests.fixtures_sim import HOLD_TOKENS, SimulatorFactory
-from tests.proxy.support import MODEL, RecordingRecorder, base_url, sim_model_stats
+from tests.relay.support import MODEL, RecordingRecorder, base_url, sim_model_stats
 from tests.waiting import PATIENCE_S, wait_for
 
 SECRET_PROMPT = "the-password-is-swordfish"

@@ -19,7 +19,7 @@ from proxy.__main__ import main
 from proxy.config import SettingsError, load_settings
 from proxy.settings import ProxySettings
 from tests.fixtures_sim import SimulatorFactory
-from tests.proxy.support import MODEL, base_url, sim_model_stats
+from tests.relay.support import MODEL, base_url, sim_model_stats
 from tests.waiting import PATIENCE_S, wait_for
 
 

@@ -17,7 +17,7 @@ from proxy.simulator.app import create_app as create_simulator
 from tests.fixtures_proxy import ProxyFactory, gate_of
 from tests.fixtures_sim import HOLD_TOKENS, SimulatorFactory, sim_settings
 from tests.ports import reserved_port
-from tests.proxy.support import MODEL, RecordingRecorder, base_url, sim_model_stats
+from tests.relay.support import MODEL, RecordingRecorder, base_url, sim_model_stats
 from tests.waiting import PATIENCE_S, wait_for
 
 CHAT = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "stream": False}

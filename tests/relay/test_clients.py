@@ -13,7 +13,7 @@ from openai.types.chat import ChatCompletionMessageParam
 
 from tests.fixtures_proxy import ProxyFactory
 from tests.fixtures_sim import SimulatorFactory
-from tests.proxy.support import MODEL, base_url
+from tests.relay.support import MODEL, base_url
 
 # Fields that differ between two runs of the same request (clocks, random ids).
 _VOLATILE = frozenset(
