@@ -48,7 +48,7 @@ rules 3-5, `placement` rules 6, 7, 9 and 13, and `backlog.Backlog` serves rules 
    model loaded there wait, the oldest of those goes to that host instead (out of turn, as in
    rule 10), for at most `affinity_wait_s` from the first deferral on that host; then the swap
    happens. So a swap happens about once per batch of a model, not once per request.
-12. Queue bound. submit() raises `QueueFull` (depth and wait estimate) when the free lanes of
+12. Queue bound. submit() raises `Overflow` (depth and wait estimate) when the free lanes of
    healthy hosts are no more than the queued tickets and `max_queue` tickets already wait:
    `max_queue` bounds waiting, not running. The estimate is (depth + 1) / lanes x the moving
    mean lane-hold time (`HoldTime`), lanes counting healthy hosts (all, if none is healthy).
@@ -77,7 +77,7 @@ from proxy.lanes.ring import CLASSES, RANK, FairRing, HoldTime, Ticket, TicketSt
 __all__ = [
     "HostSnapshot",
     "LaneQueue",
-    "QueueFull",
+    "Overflow",
     "QueueSnapshot",
     "SchedulerError",
 ]
@@ -87,7 +87,7 @@ class SchedulerError(Exception):
     """An illegal call; the queue's state is unchanged (rule 2)."""
 
 
-class QueueFull(Exception):
+class Overflow(Exception):
     """No lane is free and `max_queue` tickets already wait (rule 12)."""
 
     def __init__(self, depth: int, wait_estimate_s: float) -> None:
@@ -210,7 +210,7 @@ class LaneQueue:
             raise SchedulerError(f"unknown priority {priority!r}; expected one of {CLASSES}")
         free = sum(len(h.free) for h in self.hosts if h.healthy)
         if free <= self.depth and self.depth >= self._max_queue:
-            raise QueueFull(self.depth, self.wait_estimate_s())
+            raise Overflow(self.depth, self.wait_estimate_s())
         self._next_id += 1
         ticket = Ticket(self._next_id, client, priority, model, now, frozenset(avoid))
         self._queued[ticket.id] = ticket

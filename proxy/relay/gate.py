@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 
 from proxy import errors
-from proxy.lanes.queue import LaneQueue, QueueFull, QueueSnapshot
+from proxy.lanes.queue import LaneQueue, Overflow, QueueSnapshot
 from proxy.lanes.ring import Ticket, TicketState
 from proxy.relay.classify import RequestFacts
 
@@ -183,7 +183,7 @@ class LaneGate:
             ticket = self._queue.submit(
                 facts.client, facts.priority, now, model=facts.model_key, avoid=avoid
             )
-        except QueueFull as exc:
+        except Overflow as exc:
             raise errors.QueueFull(
                 f"server busy, please try again.  {exc.depth} requests are queued for a lane",
                 retry_after_s=_retry_after(exc.wait_estimate_s),

@@ -21,7 +21,7 @@ from proxy.simulator.inference import (
 )
 from proxy.simulator.jobs import ApiError, Job, chat_job, decode_body, generate_job
 from proxy.simulator.jobs import parse_keep_alive as keep_alive_of
-from proxy.simulator.model import LoadOptions, QueueFull, Ticket
+from proxy.simulator.model import LoadOptions, MaxQueueExceeded, Ticket
 from proxy.simulator.settings import ModelSpec
 
 __all__ = ["ENGINE", "chat", "embed", "embeddings", "generate", "v1_chat", "v1_completions"]
@@ -64,7 +64,7 @@ async def _acquire(
             tag=request.headers.get("X-Sim-Tag", ""),
             gone=lambda: client_gone(request),
         )
-    except QueueFull:
+    except MaxQueueExceeded:
         raise ApiError(503, wire.BUSY_MESSAGE) from None
 
 

@@ -78,7 +78,7 @@ class Engine:
     ) -> Ticket:
         """Submit and wait until the ticket holds a slot (or is loaded, when it needs none).
 
-        Raises QueueFull at once. If the caller is cancelled or `gone()` turns true while
+        Raises MaxQueueExceeded at once. If the caller is cancelled or `gone()` turns true while
         waiting, the ticket is cancelled and the exception propagates.
         """
         ticket = self.sim.submit(

@@ -15,7 +15,7 @@ from proxy.simulator.content import split_tokens
 from proxy.simulator.engine import Engine
 from proxy.simulator.faults import RUNNER_ERROR, FaultPlan
 from proxy.simulator.jobs import ApiError, Job
-from proxy.simulator.model import QueueFull, Ticket
+from proxy.simulator.model import MaxQueueExceeded, Ticket
 from proxy.simulator.wire import FinalStats
 
 __all__ = ["MIN_LOAD_NS", "NativeOutput", "OpenAIOutput", "Output", "json_response", "run_job"]
@@ -176,7 +176,7 @@ async def run_job(
             tag=request.headers.get("X-Sim-Tag", ""),
             gone=lambda: client_gone(request),
         )
-    except QueueFull:
+    except MaxQueueExceeded:
         raise ApiError(503, wire.BUSY_MESSAGE) from None
     finished = False
     try:

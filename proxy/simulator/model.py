@@ -4,7 +4,7 @@ Rules (ollama-api.md §6), all decided here and nowhere else; every call takes `
 
 1. A request for a loaded, compatible, non-draining runner attaches at once (the fast path).
    Anything else goes to the scheduler queue, bounded by `max_queue`; when it is full `submit`
-   raises QueueFull and nothing changes.
+   raises MaxQueueExceeded and nothing changes.
 2. The scheduler queue is FIFO and head-of-line: its head loads, reloads or waits for an eviction
    while everything behind it waits. A cancelled ticket keeps its place until it reaches the head.
 3. A runner whose load options differ from the head's drains: it takes no new tickets, finishes
@@ -22,9 +22,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from proxy.simulator.settings import ModelSpec, canonical_name
-from proxy.simulator.state import Counters, LoadOptions, Phase, QueueFull, Runner, Ticket
+from proxy.simulator.state import Counters, LoadOptions, MaxQueueExceeded, Phase, Runner, Ticket
 
-__all__ = ["Counters", "LoadOptions", "Phase", "QueueFull", "Runner", "Simulation", "Ticket"]
+__all__ = ["Counters", "LoadOptions", "MaxQueueExceeded", "Phase", "Runner", "Simulation", "Ticket"]
 
 
 def _eviction_order(runner: Runner) -> tuple[float, str]:
@@ -102,7 +102,7 @@ class Simulation:
         needs_slot: bool = True,
         tag: str = "",
     ) -> Ticket:
-        """Admit a request for `model` (a canonical name); raises QueueFull or KeyError."""
+        """Admit a request for `model` (a canonical name); raises MaxQueueExceeded or KeyError."""
         spec = self.specs[model]
         runner = self.runners.get(model)
         fast = (
@@ -115,7 +115,7 @@ class Simulation:
             self.counters[spec.name].requests += 1
             self.counters[spec.name].rejected += 1
             self.requests_total += 1
-            raise QueueFull(model)
+            raise MaxQueueExceeded(model)
         self._next_id += 1
         ticket = Ticket(self._next_id, model, options, now, keep_alive_s, needs_slot, tag)
         self.counters[model].requests += 1

@@ -10,10 +10,10 @@ from typing import Any
 
 from proxy.simulator.settings import ModelSpec
 
-__all__ = ["Counters", "LoadOptions", "Phase", "QueueFull", "Runner", "Ticket"]
+__all__ = ["Counters", "LoadOptions", "MaxQueueExceeded", "Phase", "Runner", "Ticket"]
 
 
-class QueueFull(Exception):
+class MaxQueueExceeded(Exception):
     """The scheduler queue holds `max_queue` tickets already."""
 
 

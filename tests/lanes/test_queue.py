@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pytest
 
 from proxy.lanes.placement import Host
-from proxy.lanes.queue import HostSnapshot, LaneQueue, QueueFull, SchedulerError
+from proxy.lanes.queue import HostSnapshot, LaneQueue, Overflow, SchedulerError
 from proxy.lanes.ring import Ticket, TicketState
 from tests.lanes.reference import ReferenceQueue, may_serve, startable
 
@@ -577,16 +577,16 @@ class TestRule11Affinity:
 
 
 class TestRule12QueueBound:
-    """Rule 12: `max_queue` bounds waiting; QueueFull carries depth and a wait estimate."""
+    """Rule 12: `max_queue` bounds waiting; Overflow carries depth and a wait estimate."""
 
     def test_queue_full_raises_with_an_estimate(self) -> None:
-        """Past max_queue, submit raises QueueFull and the queue is unchanged."""
+        """Past max_queue, submit raises Overflow and the queue is unchanged."""
         queue = one_host(max_queue=2)
         occupy(queue)
         queue.submit("a", "normal", 0.0)
         queue.submit("a", "normal", 0.0)
         before = state(queue)
-        with pytest.raises(QueueFull) as caught:
+        with pytest.raises(Overflow) as caught:
             queue.submit("b", "normal", 0.0)
         assert (caught.value.depth, caught.value.wait_estimate_s) == (2, 3.0)
         assert before == state(queue)
@@ -597,7 +597,7 @@ class TestRule12QueueBound:
         queue.submit("a", "normal", 0.0)
         assert len(queue.admit(0.0)) == 1
         queue.submit("a", "normal", 0.0)
-        with pytest.raises(QueueFull):
+        with pytest.raises(Overflow):
             queue.submit("a", "normal", 0.0)
 
     def test_only_healthy_free_lanes_count(self) -> None:
@@ -606,7 +606,7 @@ class TestRule12QueueBound:
         queue.set_health("y", False)
         queue.submit("c", "normal", 0.0)
         queue.admit(0.0)
-        with pytest.raises(QueueFull):
+        with pytest.raises(Overflow):
             queue.submit("c", "normal", 0.0)
 
     def test_wait_estimate_follows_measured_hold_time(self) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from proxy.simulator.content import chat_prompt_tokens, count_tokens, truncated_tokens
-from proxy.simulator.model import LoadOptions, Phase, QueueFull, Simulation, Ticket
+from proxy.simulator.model import LoadOptions, MaxQueueExceeded, Phase, Simulation, Ticket
 from proxy.simulator.settings import DEFAULT_MODELS, ModelSpec
 
 LLAMA = "llama3.2:latest"
@@ -93,7 +93,7 @@ class TestScheduling:
         """Requests for a loaded model skip the scheduler queue, even with max_queue 0."""
         sim = make(max_queue=0)
         sim.runners.clear()
-        with pytest.raises(QueueFull):
+        with pytest.raises(MaxQueueExceeded):
             sim.submit(LLAMA, ctx(), 0.0)
         sim = make(max_queue=1)
         loaded(sim)
@@ -104,12 +104,12 @@ class TestScheduling:
         assert sim.queued(LLAMA) == 48
 
     def test_full_queue_rejects_and_leaves_state_unchanged(self) -> None:
-        """The scheduler queue holds max_queue tickets; one more raises QueueFull."""
+        """The scheduler queue holds max_queue tickets; one more raises MaxQueueExceeded."""
         sim = make(max_queue=2)
         sim.submit(LLAMA, ctx(), 0.0)
         sim.submit(LLAMA, ctx(), 0.0)
         before = list(sim.queue)
-        with pytest.raises(QueueFull):
+        with pytest.raises(MaxQueueExceeded):
             sim.submit(LLAMA, ctx(), 0.0)
         assert before == list(sim.queue)
         assert sim.counters[LLAMA].rejected == 1
