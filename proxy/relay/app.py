@@ -38,6 +38,7 @@ __all__ = [
     "build_hosts",
     "create_app",
     "make_gate",
+    "make_ledger",
 ]
 
 SETTINGS = web.AppKey("settings", ProxySettings)
@@ -84,6 +85,17 @@ def make_gate(settings: ProxySettings) -> LaneGate:
     return LaneGate(queue, max_wait_s=max_wait)
 
 
+def make_ledger(settings: ProxySettings, gate: LaneGate) -> Ledger:
+    """The statistics ledger for `settings`' hosts and warning thresholds."""
+    return Ledger(
+        hosts={spec.name: spec.url for spec in settings.upstream_specs()},
+        lanes=gate.lanes,
+        max_queue=settings.max_queue,
+        reload_warn_ms=settings.reload_warn_ms,
+        upstream_queue_warn_ms=settings.upstream_queue_warn_ms,
+    )
+
+
 def create_app(settings: ProxySettings, *, recorder: Recorder | None = None) -> web.Application:
     """Build the proxy app; the upstream session opens at startup and closes at cleanup.
 
@@ -91,13 +103,7 @@ def create_app(settings: ProxySettings, *, recorder: Recorder | None = None) -> 
     """
     gate = make_gate(settings)
     router = Router(settings, gate.queue, gate)
-    ledger = Ledger(
-        hosts={spec.name: spec.url for spec in settings.upstream_specs()},
-        lanes=gate.lanes,
-        max_queue=settings.max_queue,
-        reload_warn_ms=settings.reload_warn_ms,
-        upstream_queue_warn_ms=settings.upstream_queue_warn_ms,
-    )
+    ledger = make_ledger(settings, gate)
 
     def view() -> StatsView:
         return build_view(

@@ -38,13 +38,32 @@ class ViewCollector(Collector):
     def __init__(self, view: Callable[[], StatsView], *, client_labels: bool = False) -> None:
         self._view = view
         self._client_labels = client_labels
-        # labels() costs a lock and a dict walk per call; the children are cached per key.
-        self._children: dict[tuple[str, str, str, str], tuple[Histogram, Histogram, Histogram]] = {}
 
     def collect(self) -> Iterable[Metric]:
         v = self._view()
-        c = v.counters
         yield _gauge("lanes_uptime_seconds", "Seconds since the proxy started.", v.uptime_s)
+        yield from self._lanes_and_queue(v)
+        yield from self._requests(v)
+        yield from self._latency(v)
+        yield from self._tokens(v)
+        yield _labelled(
+            GaugeMetricFamily(
+                "lanes_utilization_ratio", "Busy over available lane-seconds.", labels=["window"]
+            ),
+            [(["1m"], v.utilization.busy_ratio_1m), (["5m"], v.utilization.busy_ratio_5m)],
+        )
+        yield from self._upstream(v)
+        yield _labelled(
+            CounterMetricFamily("lanes_warnings", "Warnings seen, by kind.", labels=["kind"]),
+            (([w.kind], w.count) for w in v.warnings),
+        )
+        yield from self._hosts(v)
+        yield from self._breakdowns("model", v.models)
+        if self._client_labels:
+            yield from self._breakdowns("client", v.clients)
+
+    @staticmethod
+    def _lanes_and_queue(v: StatsView) -> Iterable[Metric]:
         yield _gauge(
             "lanes_lanes_configured", "Lanes the proxy sends upstream.", v.lanes.configured
         )
@@ -66,6 +85,10 @@ class ViewCollector(Collector):
             ),
             (([k], n) for k, n in v.queue.by_class.items()),
         )
+
+    @staticmethod
+    def _requests(v: StatsView) -> Iterable[Metric]:
+        c = v.counters
         for name, doc, value in (
             ("received", "Requests that entered the proxy.", c.received),
             ("admitted", "Requests that got a lane.", c.admitted),
@@ -94,14 +117,9 @@ class ViewCollector(Collector):
                 ),
                 (([k], n) for k, n in table.items()),
             )
-        yield from self._latency(v)
-        yield from self._tokens(v)
-        yield _labelled(
-            GaugeMetricFamily(
-                "lanes_utilization_ratio", "Busy over available lane-seconds.", labels=["window"]
-            ),
-            [(["1m"], v.utilization.busy_ratio_1m), (["5m"], v.utilization.busy_ratio_5m)],
-        )
+
+    @staticmethod
+    def _upstream(v: StatsView) -> Iterable[Metric]:
         yield _gauge(
             "lanes_upstream_reachable",
             "1 if the last poll of Ollama answered.",
@@ -119,14 +137,6 @@ class ViewCollector(Collector):
                 if m.context_length is not None
             ),
         )
-        yield _labelled(
-            CounterMetricFamily("lanes_warnings", "Warnings seen, by kind.", labels=["kind"]),
-            (([w.kind], w.count) for w in v.warnings),
-        )
-        yield from self._hosts(v)
-        yield from self._breakdowns("model", v.models)
-        if self._client_labels:
-            yield from self._breakdowns("client", v.clients)
 
     @staticmethod
     def _hosts(v: StatsView) -> Iterable[Metric]:

@@ -154,6 +154,40 @@ def _merged_upstream(ledger: Ledger, now: float) -> UpstreamView:
     )
 
 
+def _counters(ledger: Ledger) -> CountersView:
+    counts = ledger.counts
+    return CountersView(
+        received=counts["received"],
+        admitted=counts["admitted"],
+        completed=counts["completed"],
+        failed=counts["failed"],
+        failed_by_reason=dict(ledger.failed_by_reason),
+        rejected=counts["rejected"],
+        rejected_by_reason=dict(ledger.rejected_by_reason),
+        cancelled_while_queued=counts["cancelled_while_queued"],
+        cancelled_while_running=counts["cancelled_while_running"],
+        upstream_errors=counts["upstream_errors"],
+    )
+
+
+def _uptime(ledger: Ledger, now: float) -> float:
+    return max(0.0, now - ledger.started_at)
+
+
+def _per_second(ledger: Ledger, field: str, window_s: float, now: float) -> float:
+    """`field` per second over the window (at most the uptime, at least 1 s)."""
+    span = max(1.0, min(ledger.buckets.span(now, window_s), _uptime(ledger, now)))
+    return round(ledger.buckets.total(now, field, window_s) / span, 2)
+
+
+def _busy_ratio(ledger: Ledger, lanes: int, window_s: float, now: float) -> float:
+    """Busy lane-seconds over available lane-seconds in the window."""
+    available = lanes * min(ledger.buckets.span(now, window_s), _uptime(ledger, now))
+    if available <= 0:
+        return 0.0
+    return round(min(1.0, busy_lane_seconds(ledger, now, window_s) / available), 3)
+
+
 def build_view(
     ledger: Ledger,
     queue: QueueSnapshot | None,
@@ -163,22 +197,11 @@ def build_view(
     pins: Mapping[str, PinView] | None = None,
 ) -> StatsView:
     """Everything `/stats` shows, computed once; reads O(window) state and changes nothing."""
-    uptime = max(0.0, now - ledger.started_at)
+    uptime = _uptime(ledger, now)
     lanes = queue.lanes if queue is not None else ledger.lanes
     busy = queue.busy if queue is not None else len(ledger.running)
     buckets = ledger.buckets
 
-    def per_second(field: str, window_s: float) -> float:
-        span = max(1.0, min(buckets.span(now, window_s), uptime))
-        return round(buckets.total(now, field, window_s) / span, 2)
-
-    def busy_ratio(window_s: float) -> float:
-        available = lanes * min(buckets.span(now, window_s), uptime)
-        if available <= 0:
-            return 0.0
-        return round(min(1.0, busy_lane_seconds(ledger, now, window_s) / available), 3)
-
-    counts = ledger.counts
     return StatsView(
         version=__version__,
         uptime_s=round(uptime, 3),
@@ -186,18 +209,7 @@ def build_view(
             configured=lanes, busy=busy, free=max(0, lanes - busy), running=lane_rows(ledger, now)
         ),
         queue=_queue(ledger, queue, now),
-        counters=CountersView(
-            received=counts["received"],
-            admitted=counts["admitted"],
-            completed=counts["completed"],
-            failed=counts["failed"],
-            failed_by_reason=dict(ledger.failed_by_reason),
-            rejected=counts["rejected"],
-            rejected_by_reason=dict(ledger.rejected_by_reason),
-            cancelled_while_queued=counts["cancelled_while_queued"],
-            cancelled_while_running=counts["cancelled_while_running"],
-            upstream_errors=counts["upstream_errors"],
-        ),
+        counters=_counters(ledger),
         latency=LatencyView(
             window_s=ledger.waits.window_s,
             queue_wait_ms=_percentiles(ledger.waits, now),
@@ -213,10 +225,13 @@ def build_view(
             decode_tokens_per_s=_rate(
                 buckets.total(now, "decode_tokens", 300), buckets.total(now, "decode_ns", 300)
             ),
-            output_tokens_per_s_1m=per_second("output", 60),
-            output_tokens_per_s_5m=per_second("output", 300),
+            output_tokens_per_s_1m=_per_second(ledger, "output", 60, now),
+            output_tokens_per_s_5m=_per_second(ledger, "output", 300, now),
         ),
-        utilization=UtilizationView(busy_ratio_1m=busy_ratio(60), busy_ratio_5m=busy_ratio(300)),
+        utilization=UtilizationView(
+            busy_ratio_1m=_busy_ratio(ledger, lanes, 60, now),
+            busy_ratio_5m=_busy_ratio(ledger, lanes, 300, now),
+        ),
         clients=_breakdown(ledger.clients),
         models=_breakdown(ledger.models),
         upstream=_merged_upstream(ledger, now),
