@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from proxy.install.checkup import wait_ready
-from proxy.install.machine import Host, find_lanes_exe
+from proxy.install.machine import Machine, find_lanes_exe
 from proxy.install.platform_facts import config_table, installer_situation, proxy_token
 from proxy.install.service import (
     Action,
@@ -64,17 +64,17 @@ class InstallError(Exception):
     """An action failed; the message says which and why."""
 
 
-def make_target(host: Host, lanes_exe: Path) -> Target:
-    """The install target for this host; the drain timeout comes from the config file."""
-    drain = config_table(host.config_path).get("drain_timeout_s")
+def make_target(machine: Machine, lanes_exe: Path) -> Target:
+    """The install target for this machine; the drain timeout comes from the config file."""
+    drain = config_table(machine.config_path).get("drain_timeout_s")
     default = ProxySettings.model_fields["drain_timeout_s"].default
     return Target(
-        platform=host.platform,
-        home=host.home,
-        uid=host.uid,
+        platform=machine.platform,
+        home=machine.home,
+        uid=machine.uid,
         lanes_exe=lanes_exe,
-        config_path=host.config_path,
-        etc_root=host.etc_root,
+        config_path=machine.config_path,
+        etc_root=machine.etc_root,
         drain_timeout_s=float(drain) if isinstance(drain, int | float) else float(default),
     )
 
@@ -91,7 +91,7 @@ def _summary(action: Action) -> str:
     return "ran " + shell_line(action)
 
 
-def _perform(action: Action, host: Host) -> None:
+def _perform(action: Action, machine: Machine) -> None:
     if isinstance(action, WriteFile):
         action.path.parent.mkdir(parents=True, exist_ok=True)
         partial = action.path.with_name(action.path.name + ".partial")
@@ -103,21 +103,21 @@ def _perform(action: Action, host: Host) -> None:
         action.path.mkdir(parents=True, exist_ok=True)
     elif isinstance(action, WaitFor):
         deadline = time.monotonic() + action.timeout_s
-        while host.run(action.argv).rc != action.until_rc:
+        while machine.run(action.argv).rc != action.until_rc:
             if time.monotonic() >= deadline:
                 raise InstallError(f"gave up after {action.timeout_s:g} s: {shell_line(action)}")
             time.sleep(0.5)
     elif isinstance(action, RunCommand):
-        done = host.run(action.argv)
+        done = machine.run(action.argv)
         if done.rc != 0 and not action.may_fail:
             detail = (done.stderr or done.stdout).strip().splitlines()
             why = f": {detail[-1]}" if detail else ""
             raise InstallError(f"`{shell_line(action)}` failed with status {done.rc}{why}")
 
 
-def _privileged_ok(host: Host, target: Target) -> bool:
+def _privileged_ok(machine: Machine, target: Target) -> bool:
     """Root may write the system drop-in; anyone else gets the sudo commands to run."""
-    if not host.is_root:
+    if not machine.is_root:
         return False
     folder = target.dropin_path.parent
     while not folder.exists() and folder != folder.parent:
@@ -125,9 +125,11 @@ def _privileged_ok(host: Host, target: Target) -> bool:
     return os.access(folder, os.W_OK)
 
 
-def execute(plan: Plan, host: Host, target: Target, dry_run: bool, out: TextIO) -> list[Action]:
+def execute(
+    plan: Plan, machine: Machine, target: Target, dry_run: bool, out: TextIO
+) -> list[Action]:
     """Print and perform each action; returns the privileged ones left for the user to run."""
-    privileged_ok = _privileged_ok(host, target)
+    privileged_ok = _privileged_ok(machine, target)
     pending: list[Action] = []
     for action in plan.actions:
         sudo = action.privileged and not privileged_ok
@@ -136,18 +138,18 @@ def execute(plan: Plan, host: Host, target: Target, dry_run: bool, out: TextIO) 
         elif sudo:
             pending.append(action)
         else:
-            _perform(action, host)
+            _perform(action, machine)
             print(f"  {_summary(action)}", file=out)
     return pending
 
 
-def _prepare(host: Host) -> Target:
-    if host.platform not in ("darwin", "linux"):
-        raise InstallError(f"lanes install supports macOS and Linux, not {host.platform}")
-    exe = find_lanes_exe(host)
+def _prepare(machine: Machine) -> Target:
+    if machine.platform not in ("darwin", "linux"):
+        raise InstallError(f"lanes install supports macOS and Linux, not {machine.platform}")
+    exe = find_lanes_exe(machine)
     if exe is None:
         raise InstallError("cannot find the installed `lanes` program; pip install ollama-lanes")
-    return make_target(host, exe)
+    return make_target(machine, exe)
 
 
 def _finish(plan: Plan, pending: list[Action], out: TextIO, dry_run: bool) -> None:
@@ -159,18 +161,18 @@ def _finish(plan: Plan, pending: list[Action], out: TextIO, dry_run: bool) -> No
             print(shell_line(action, sudo=True), file=out)
 
 
-def run_install(args: argparse.Namespace, host: Host, out: TextIO = sys.stdout) -> int:
+def run_install(args: argparse.Namespace, machine: Machine, out: TextIO = sys.stdout) -> int:
     """`lanes install`: returns the exit status."""
     try:
-        target = _prepare(host)
-        situation = installer_situation(host, target)
-        previous = config_table(host.config_path).get("lanes")
+        target = _prepare(machine)
+        situation = installer_situation(machine, target)
+        previous = config_table(machine.config_path).get("lanes")
         lanes = args.lanes or (previous if isinstance(previous, int) else DEFAULT_LANES)
         options = InstallOptions(lanes, args.takeover, args.keep_alive, args.max_queue)
         plan = plan_install(target, options, situation)
         if args.dry_run:
             print("# lanes install --dry-run: nothing is changed. It would run:", file=out)
-        pending = execute(plan, host, target, args.dry_run, out)
+        pending = execute(plan, machine, target, args.dry_run, out)
     except (InstallError, OSError, ValueError) as exc:
         print(f"lanes install: {exc}", file=sys.stderr)
         print("`lanes uninstall` undoes any steps already taken.", file=sys.stderr)
@@ -185,7 +187,11 @@ def run_install(args: argparse.Namespace, host: Host, out: TextIO = sys.stdout) 
     if not args.no_wait:
         problems = asyncio.run(
             wait_ready(
-                f"http://{ollama}", f"http://{listen}", lanes, args.wait_timeout, proxy_token(host)
+                f"http://{ollama}",
+                f"http://{listen}",
+                lanes,
+                args.wait_timeout,
+                proxy_token(machine),
             )
         )
         if problems:
@@ -197,14 +203,14 @@ def run_install(args: argparse.Namespace, host: Host, out: TextIO = sys.stdout) 
     return ExitStatus.SUCCESS
 
 
-def run_uninstall(args: argparse.Namespace, host: Host, out: TextIO = sys.stdout) -> int:
+def run_uninstall(args: argparse.Namespace, machine: Machine, out: TextIO = sys.stdout) -> int:
     """`lanes uninstall`: returns the exit status."""
     try:
-        target = _prepare(host)
-        plan = plan_uninstall(target, installer_situation(host, target))
+        target = _prepare(machine)
+        plan = plan_uninstall(target, installer_situation(machine, target))
         if args.dry_run:
             print("# lanes uninstall --dry-run: nothing is changed. It would run:", file=out)
-        pending = execute(plan, host, target, args.dry_run, out)
+        pending = execute(plan, machine, target, args.dry_run, out)
     except (InstallError, OSError, ValueError) as exc:
         print(f"lanes uninstall: {exc}", file=sys.stderr)
         return ExitStatus.ERROR
@@ -234,7 +240,7 @@ def register(subparsers: Any) -> None:
     cmd.add_argument(
         "--wait-timeout", type=float, default=60.0, metavar="S", help="seconds (default 60)"
     )
-    cmd.set_defaults(func=lambda args: run_install(args, Host.current()))
+    cmd.set_defaults(func=lambda args: run_install(args, Machine.current()))
     undo = subparsers.add_parser("uninstall", help="reverse everything `lanes install` did")
     undo.add_argument("--dry-run", action="store_true", help="print every file and command only")
-    undo.set_defaults(func=lambda args: run_uninstall(args, Host.current()))
+    undo.set_defaults(func=lambda args: run_uninstall(args, Machine.current()))

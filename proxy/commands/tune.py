@@ -166,12 +166,12 @@ def _ollama_env(ollama: str, version: str) -> tuple[dict[str, str], str]:
     """Ollama's OLLAMA_* variables (empty when unreadable) and what we could tell."""
     if version.endswith("-sim"):
         return {}, "simulated Ollama: its slots come from `lanes simulate --lanes`"
-    from proxy.install.machine import Host
+    from proxy.install.machine import Machine
     from proxy.install.platform_facts import ollama_environment, port_listeners
 
-    host = Host.current()
-    found = port_listeners(host, urlsplit(ollama).port or 11434)
-    env, where = ollama_environment(host, found[1] if found else [])
+    machine = Machine.current()
+    found = port_listeners(machine, urlsplit(ollama).port or 11434)
+    env, where = ollama_environment(machine, found[1] if found else [])
     if env is None:
         return {}, f"could not read Ollama's environment ({where})"
     value = env.get("OLLAMA_NUM_PARALLEL")

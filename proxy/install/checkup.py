@@ -11,7 +11,7 @@ import aiohttp
 
 from proxy import __version__
 from proxy.install.doctor_facts import DoctorFacts, LoadedModel, OllamaProbe, ProxyProbe
-from proxy.install.machine import Host
+from proxy.install.machine import Machine
 from proxy.install.platform_facts import (
     brew_plist_env,
     installed_service,
@@ -107,31 +107,31 @@ def _session(timeout_s: float) -> aiohttp.ClientSession:
 
 
 async def gather_doctor_facts(
-    host: Host, target: Target, ollama_url: str, proxy_url: str
+    machine: Machine, target: Target, ollama_url: str, proxy_url: str
 ) -> DoctorFacts:
     """Read everything `diagnose` judges; HTTP first, then the machine's own records."""
     async with _session(PROBE_TIMEOUT_S) as session:
         ollama, proxy = await asyncio.gather(
             probe_ollama(session, ollama_url),
-            probe_proxy(session, proxy_url, proxy_token(host)),
+            probe_proxy(session, proxy_url, proxy_token(machine)),
         )
-    ollama_side = await asyncio.to_thread(port_listeners, host, _port(ollama_url))
-    proxy_side = await asyncio.to_thread(port_listeners, host, _port(proxy_url))
+    ollama_side = await asyncio.to_thread(port_listeners, machine, _port(ollama_url))
+    proxy_side = await asyncio.to_thread(port_listeners, machine, _port(proxy_url))
     pids = ollama_side[1] if ollama_side is not None else []
     listeners = None
     if ollama_side is not None and proxy_side is not None:
         listeners = ollama_side[0] + tuple(x for x in proxy_side[0] if x not in ollama_side[0])
-    env, source = await asyncio.to_thread(ollama_environment, host, pids)
+    env, source = await asyncio.to_thread(ollama_environment, machine, pids)
     return DoctorFacts(
-        platform=host.platform,
+        platform=machine.platform,
         lanes_version=__version__,
         ollama=ollama,
         proxy=proxy,
         ollama_env=env,
         env_source=source,
         listeners=listeners,
-        brew_plist_env=brew_plist_env(host),
-        service=installed_service(host, target),
+        brew_plist_env=brew_plist_env(machine),
+        service=installed_service(machine, target),
     )
 
 

@@ -1,4 +1,4 @@
-"""Fake external commands (launchctl, systemctl, open, osascript, brew, ...) and test hosts."""
+"""Fake external commands (launchctl, systemctl, open, osascript, brew, ...) and test machines."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from proxy.install.machine import Host
+from proxy.install.machine import Machine
 
 FAKE_NAMES = ("launchctl", "systemctl", "open", "osascript", "brew", "pgrep", "lsof", "lanes")
 
@@ -69,15 +69,15 @@ class Fakes:
         self.log.write_text("")
         return [json.loads(line) for line in lines]
 
-    def host(self, platform: str, *, is_root: bool = True) -> Host:
-        """A host for `platform` with home and /etc in the tmp folder, only fakes on PATH."""
+    def machine(self, platform: str, *, is_root: bool = True) -> Machine:
+        """A machine for `platform` with home and /etc in the tmp folder, only fakes on PATH."""
         home = self.root / "home"
         config = (
             home / "Library" / "Application Support" / "ollama-lanes" / "config.toml"
             if platform == "darwin"
             else home / ".config" / "ollama-lanes" / "config.toml"
         )
-        return Host(
+        return Machine(
             platform=platform,
             home=home,
             uid=501,

@@ -1,6 +1,6 @@
 """`lanes install` / `lanes uninstall` with fake launchctl, systemctl, open, osascript, brew.
 
-Each test runs the real command code against a patched host (tmp home, tmp /etc, a given
+Each test runs the real command code against a patched machine (tmp home, tmp /etc, a given
 platform) whose PATH holds only recording fakes, then compares the exact command sequence
 and the files left behind. `--no-wait` skips the wait for Ollama and the proxy: the fake
 `launchctl bootstrap` starts nothing (the wait itself is tested against real servers).
@@ -39,13 +39,13 @@ def parse(*argv: str) -> argparse.Namespace:
 
 
 def run(fakes: Fakes, platform: str, *argv: str, is_root: bool = True) -> tuple[int, str]:
-    """Run `lanes <argv>` on a fake host; (exit status, stdout)."""
-    host = fakes.host(platform, is_root=is_root)
+    """Run `lanes <argv>` on a fake machine; (exit status, stdout)."""
+    machine = fakes.machine(platform, is_root=is_root)
     out = io.StringIO()
     args = parse(*argv)
     if argv[0] == "install":
-        return run_install(args, host, out), out.getvalue()
-    return run_uninstall(args, host, out), out.getvalue()
+        return run_install(args, machine, out), out.getvalue()
+    return run_uninstall(args, machine, out), out.getvalue()
 
 
 def tree(root: Path) -> dict[str, bytes | None]:
@@ -97,7 +97,7 @@ class TestMacInstall:
         env = plistlib.loads(files["Library/LaunchAgents/com.ollama-lanes.ollama-env.plist"] or b"")
         assert env["EnvironmentVariables"] == {"OLLAMA_NUM_PARALLEL": "4"}
         proxy = plistlib.loads(files["Library/LaunchAgents/com.ollama-lanes.proxy.plist"] or b"")
-        assert str(find_lanes_exe(fakes.host("darwin"))) == proxy["ProgramArguments"][0]
+        assert str(find_lanes_exe(fakes.machine("darwin"))) == proxy["ProgramArguments"][0]
         assert b'lanes = 4  # lanes install\nlisten = "127.0.0.1:11435"' in (
             files["Library/Application Support/ollama-lanes/config.toml"] or b""
         )
@@ -190,10 +190,10 @@ class TestMacInstall:
         assert status == 0
         assert fakes.calls() == [["pgrep", "-x", "Ollama"]]
         assert tree(fakes.root / "home") == {}
-        host = fakes.host("darwin")
-        exe = find_lanes_exe(host)
+        machine = fakes.machine("darwin")
+        exe = find_lanes_exe(machine)
         assert exe is not None
-        assert render_proxy_plist(make_target(host, exe)).decode() in out
+        assert render_proxy_plist(make_target(machine, exe)).decode() in out
         assert "launchctl setenv OLLAMA_NUM_PARALLEL 4\n" in out
         assert "open -a Ollama\n" in out
 
@@ -239,7 +239,7 @@ class TestLinuxInstall:
             "[Service]\nEnvironment=OLLAMA_NUM_PARALLEL=4\nEnvironment=OLLAMA_KEEP_ALIVE=1h\n"
         )
         unit = (fakes.root / "home/.config/systemd/user/ollama-lanes.service").read_text()
-        assert f"ExecStart={find_lanes_exe(fakes.host('linux'))} serve\n" in unit
+        assert f"ExecStart={find_lanes_exe(fakes.machine('linux'))} serve\n" in unit
 
     def test_not_root_prints_the_exact_sudo_commands(self, fakes: Fakes) -> None:
         """Without root the system steps are printed for sudo, not run, and nothing is written."""
