@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -110,9 +109,8 @@ def print_stats(
 
 def _target(args: argparse.Namespace) -> tuple[str, str | None]:
     """The proxy's URL and bearer token: flags first, then the [serve] settings."""
-    config = args.config or (Path(os.environ[CONFIG_ENV]) if os.environ.get(CONFIG_ENV) else None)
     try:
-        settings = load_settings(ProxySettings, {}, config_file=config)
+        settings = load_settings(ProxySettings, {}, config_file=args.config)
     except SettingsError:
         if args.url:
             return args.url, None

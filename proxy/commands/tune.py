@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from proxy.config import CONFIG_ENV, SettingsError, default_config_path, load_settings
+from proxy.config import CONFIG_ENV, SettingsError, config_path, load_settings
 from proxy.install.kv_cache import default_num_parallel, kv_bytes_per_token
 from proxy.install.tune import (
     StepResult,
@@ -235,7 +235,7 @@ def _run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     if args.max_lanes < 1 or args.rounds < 1:
         raise SettingsError("--max-lanes and --rounds must be at least 1")
-    config = args.config or (Path(os.environ[CONFIG_ENV]) if os.environ.get(CONFIG_ENV) else None)
+    config = args.config
     settings = load_settings(ProxySettings, {}, config_file=config)
     ollama = (args.ollama or settings.upstream).rstrip("/")
     if args.url and not args.ollama:
@@ -281,5 +281,5 @@ def _run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     if not (per_token and num_ctx):
         print("KV cache size: unknown (Ollama reports no layer and head counts).", file=out)
     if args.apply:
-        _apply(config or default_config_path(), knee, out)
+        _apply(config or config_path(), knee, out)
     return ExitStatus.SUCCESS

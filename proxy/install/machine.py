@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from proxy.config import CONFIG_ENV, default_config_path
+from proxy.config import config_path
 
 __all__ = ["CommandResult", "Machine", "find_lanes_exe"]
 
@@ -43,15 +43,14 @@ class Machine:
     def current(cls) -> Machine:
         """The real machine."""
         uid = os.getuid() if hasattr(os, "getuid") else 0
+        env = dict(os.environ)
         return cls(
             platform=sys.platform,
             home=Path.home(),
             uid=uid,
             is_root=uid == 0,
-            config_path=Path(os.environ[CONFIG_ENV])
-            if os.environ.get(CONFIG_ENV)
-            else default_config_path(),
-            env=dict(os.environ),
+            config_path=config_path(env),
+            env=env,
         )
 
     def which(self, name: str) -> str | None:
