@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import re
 
-from proxy.commands.demo import WORKERS, run_demo
+from proxy.simulator.demo import WORKERS, run_demo
 
 
 async def test_demo_serves_the_person_first_mines_and_prints_stats() -> None:

@@ -11,7 +11,7 @@ import pytest
 from rich.console import Console
 
 from proxy.__main__ import main
-from proxy.commands.stats import show_stats
+from proxy.stats.tables import show_stats
 from proxy.stats.top import run_top
 from proxy.status import ExitStatus
 from tests.fixtures_proxy import ProxyFactory
