@@ -10,35 +10,16 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from proxy.commands.install import make_target
 from proxy.install.checkup import gather_doctor_facts
 from proxy.install.doctor import Finding, diagnose
+from proxy.install.executor import make_target
 from proxy.install.machine import Machine, find_lanes_exe
-from proxy.install.platform_facts import config_table
-from proxy.install.service import OLLAMA_ADDRESS, PROXY_ADDRESS
-from proxy.settings import connect_url
+from proxy.install.platform_facts import default_urls
 from proxy.status import ExitStatus
 
-__all__ = ["default_urls", "register", "render", "run_doctor"]
+__all__ = ["doctor", "register", "render", "run_doctor"]
 
 _MARKS = {"ok": "ok  ", "warn": "warn", "fail": "FAIL"}
-
-
-def _url_of(listen: str) -> str:
-    try:
-        return connect_url(listen)
-    except ValueError:
-        return connect_url(PROXY_ADDRESS)
-
-
-def default_urls(machine: Machine) -> tuple[str, str]:
-    """(proxy URL, Ollama URL) from the proxy's config file, else the defaults."""
-    table = config_table(machine.config_path)
-    listen = table.get("listen")
-    upstream = table.get("upstream")
-    proxy = _url_of(listen if isinstance(listen, str) else PROXY_ADDRESS)
-    ollama = upstream if isinstance(upstream, str) else f"http://{OLLAMA_ADDRESS}"
-    return proxy, ollama.rstrip("/")
 
 
 def render(findings: list[Finding], out: TextIO) -> None:

@@ -9,15 +9,25 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from proxy.install.config_edit import read_config
 from proxy.install.doctor_facts import InstalledService, Listener
 from proxy.install.machine import Machine
-from proxy.install.service import ENV_LABEL, PROXY_LABEL, UNIT_NAME, Target
+from proxy.install.service import (
+    ENV_LABEL,
+    OLLAMA_ADDRESS,
+    PROXY_ADDRESS,
+    PROXY_LABEL,
+    UNIT_NAME,
+    Target,
+)
 from proxy.install.service_plan import BREW_LABEL, Launch, Situation
 from proxy.install.sockets import listening_sockets, parse_lsof, process_name, socket_owners
+from proxy.settings import connect_url
 
 __all__ = [
     "brew_plist_env",
     "config_table",
+    "default_urls",
     "detect_launch",
     "installed_service",
     "installer_situation",
@@ -77,6 +87,23 @@ def config_table(path: Path, table: str = "serve") -> dict[str, Any]:
     return found if isinstance(found, dict) else {}
 
 
+def _url_of(listen: str) -> str:
+    try:
+        return connect_url(listen)
+    except ValueError:
+        return connect_url(PROXY_ADDRESS)
+
+
+def default_urls(machine: Machine) -> tuple[str, str]:
+    """(proxy URL, Ollama URL) from the proxy's config file, else the defaults."""
+    table = config_table(machine.config_path)
+    listen = table.get("listen")
+    upstream = table.get("upstream")
+    proxy = _url_of(listen if isinstance(listen, str) else PROXY_ADDRESS)
+    ollama = upstream if isinstance(upstream, str) else f"http://{OLLAMA_ADDRESS}"
+    return proxy, ollama.rstrip("/")
+
+
 def proxy_token(machine: Machine) -> str | None:
     """The bearer token the proxy expects, from LANES_AUTH_TOKEN or the config file."""
     token = machine.env.get("LANES_AUTH_TOKEN") or config_table(machine.config_path).get(
@@ -93,10 +120,7 @@ def installer_situation(machine: Machine, target: Target) -> Situation:
         if target.platform == "darwin"
         else (target.unit_path, target.dropin_path)
     )
-    try:
-        config_text: str | None = target.config_path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        config_text = None
+    config_text = read_config(target.config_path)
     env_agent = _read_plist(target.env_plist) if target.platform == "darwin" else None
     installed_env = env_agent.get("EnvironmentVariables", {}) if env_agent else {}
     return Situation(

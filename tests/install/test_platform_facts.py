@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 
 from proxy.__main__ import build_parser
-from proxy.commands.doctor import default_urls, doctor
+from proxy.commands.doctor import doctor
 from proxy.install.machine import Machine, find_lanes_exe
 from proxy.install.platform_facts import (
     brew_plist_env,
+    default_urls,
     detect_launch,
     installed_service,
     ollama_environment,
@@ -83,16 +84,24 @@ class TestEnvironment:
         """A process's OLLAMA_* variables are read from /proc/<pid>/environ."""
         if not Path("/proc/self/environ").exists():
             pytest.skip("needs Linux /proc")
+        # Until the exec is done, /proc/<pid>/environ holds the forked parent's environment
+        # (or nothing): read it only once the child says it runs.
         child = subprocess.Popen(
-            [sys.executable, "-c", "import time; time.sleep(30)"],
+            [sys.executable, "-c", "import time; print('ready', flush=True); time.sleep(30)"],
             env={"OLLAMA_NUM_PARALLEL": "5", "OTHER": "x"},
+            stdout=subprocess.PIPE,
+            text=True,
         )
         try:
+            assert child.stdout is not None
+            assert child.stdout.readline() == "ready\n"
             machine = replace(fakes.machine("linux"), proc_root=Path("/proc"))
             env, source = ollama_environment(machine, [child.pid])
         finally:
             child.kill()
             child.wait()
+            if child.stdout is not None:
+                child.stdout.close()
         assert env == {"OLLAMA_NUM_PARALLEL": "5"}
         assert source.startswith(f"/proc/{child.pid}/environ")
 

@@ -12,8 +12,11 @@ PURE = (
     "proxy.install.service",
     "proxy.install.service_plan",
     "proxy.install.config_edit",
+    "proxy.install.options",
     "proxy.install.doctor",
+    "proxy.install.doctor_facts",
     "proxy.install.kv_cache",
+    "proxy.install.tune",
 )
 IO_MODULES = {"aiohttp", "asyncio", "subprocess", "socket", "urllib.request", "shutil"}
 
