@@ -1,4 +1,5 @@
-"""proxy.config: where the config file is, how it is loaded, and how a bad setting reads."""
+"""proxy.config: where the config file is, how it loads, how a bad setting reads, and where
+the commands find the local proxy."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from proxy.config import (
     load_settings,
     named_config_path,
 )
-from proxy.settings import ProxySettings
+from proxy.settings import ProxySettings, proxy_endpoint
 
 
 @pytest.fixture(autouse=True)
@@ -124,3 +125,33 @@ class TestErrorLine:
             "invalid setting 'url' (flag --url, env MINER_URL, or [miner] url): "
             "must start with http:// or https:// (got 'ftp://x')"
         )
+
+
+class TestProxyEndpoint:
+    def test_the_listen_address_of_the_config_file(self, tmp_path: Path) -> None:
+        """Without a URL, the proxy is reached at [serve] listen (a wildcard bind via loopback)."""
+        config = tmp_path / "c.toml"
+        config.write_text('[serve]\nlisten = "0.0.0.0:9999"\nauth_token = "t"\n', encoding="utf-8")
+        assert proxy_endpoint(None, config) == ("http://127.0.0.1:9999", "t")
+
+    def test_a_url_wins_and_the_token_comes_from_the_settings(
+        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        """A given URL is used as is, with the token the settings hold."""
+        empty = tmp_path / "c.toml"
+        empty.write_text("", encoding="utf-8")
+        monkeypatch.setenv("LANES_AUTH_TOKEN", "s3cret")
+        assert proxy_endpoint("http://h:1", empty) == ("http://h:1", "s3cret")
+
+    def test_broken_settings_with_a_url(self, tmp_path: Path) -> None:
+        """Settings that do not load do not matter when the URL is given (no token, then)."""
+        broken = tmp_path / "c.toml"
+        broken.write_text("[serve]\nlanes = 0\n", encoding="utf-8")
+        assert proxy_endpoint("http://h:1", broken) == ("http://h:1", None)
+
+    def test_broken_settings_without_a_url(self, tmp_path: Path) -> None:
+        """Without a URL, settings that do not load are the error."""
+        broken = tmp_path / "c.toml"
+        broken.write_text("[serve]\nlanes = 0\n", encoding="utf-8")
+        with pytest.raises(SettingsError, match="'lanes'"):
+            proxy_endpoint(None, broken)

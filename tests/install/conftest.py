@@ -1,11 +1,13 @@
-"""Fake external commands (launchctl, systemctl, open, osascript, brew, ...) and test machines."""
+"""Fake external commands, test machines, and small helpers for the live install tests."""
 
 from __future__ import annotations
 
 import json
+import socket
 import sys
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from proxy.install.machine import Machine
@@ -92,3 +94,21 @@ class Fakes:
 @pytest.fixture(name="fakes")
 def _fakes(tmp_path: Path) -> Fakes:
     return Fakes(tmp_path)
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def load(url: str, model: str) -> None:
+    """Load `model` on the simulator at `url` (an empty prompt only loads it)."""
+    body = {"model": model, "prompt": "", "keep_alive": "5m"}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url + "/api/generate", json=body) as resp,
+    ):
+        assert resp.status == 200

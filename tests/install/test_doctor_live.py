@@ -12,7 +12,6 @@ import argparse
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -25,11 +24,10 @@ import pytest
 
 from proxy import __version__
 from proxy.commands.doctor import doctor
-from proxy.install.checkup import wait_ready
 from proxy.install.machine import Machine
 from tests.fixtures_proxy import ProxyFactory
-from tests.fixtures_sim import SimulatorFactory, base_url
-from tests.install.conftest import Fakes
+from tests.fixtures_sim import base_url
+from tests.install.conftest import Fakes, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(
@@ -58,13 +56,6 @@ server = Server(("127.0.0.1", int(sys.argv[1])), Handler)
 print("ready", flush=True)
 server.serve_forever()
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def child_env(tmp: Path) -> dict[str, str]:
@@ -225,27 +216,3 @@ class TestDoctorLive:
         assert f"[FAIL] 2 servers listen on port {port}" in out
         for pid in pids:
             assert f"pid {pid} (python" in out
-
-
-class TestWaitReady:
-    async def test_ready(self, simulator: SimulatorFactory, proxy: ProxyFactory) -> None:
-        """Both answer and the proxy has the lanes asked for: nothing left to report."""
-        sim = await simulator(lanes=2)
-        prx = await proxy(upstream=base_url(sim), lanes=2)
-        assert await wait_ready(base_url(sim), base_url(prx), 2, timeout_s=10) == []
-
-    async def test_wrong_lanes_until_timeout(
-        self, simulator: SimulatorFactory, proxy: ProxyFactory
-    ) -> None:
-        """A proxy with other lanes is reported once the wait runs out."""
-        sim = await simulator(lanes=2)
-        prx = await proxy(upstream=base_url(sim), lanes=2)
-        problems = await wait_ready(base_url(sim), base_url(prx), 4, timeout_s=0.2)
-        assert problems == [f"the proxy at {base_url(prx)} has 2 lanes, not 4"]
-
-    async def test_nothing_answers(self) -> None:
-        """With nothing listening both are named after the timeout."""
-        dead = f"http://127.0.0.1:{free_port()}"
-        problems = await wait_ready(dead, dead, 2, timeout_s=0.2)
-        assert len(problems) == 2
-        assert problems[0].startswith(f"Ollama does not answer at {dead}")

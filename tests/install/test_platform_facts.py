@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from proxy.__main__ import build_parser
 from proxy.commands.doctor import doctor
 from proxy.install.machine import Machine, find_lanes_exe
 from proxy.install.platform_facts import (
@@ -146,56 +145,52 @@ class TestFiles:
         assert (service.exe, service.exe_exists) == ("/no such/lanes", False)
 
 
-def test_default_urls_follow_the_config(fakes: Fakes) -> None:
-    """After a takeover install the doctor looks for the proxy on 11434, Ollama on 11436."""
-    machine = fakes.machine("linux")
-    assert default_urls(machine) == ("http://127.0.0.1:11435", "http://127.0.0.1:11434")
-    machine.config_path.parent.mkdir(parents=True)
-    machine.config_path.write_text(
-        '[serve]\nlisten = "0.0.0.0:11434"\nupstream = "http://127.0.0.1:11436/"\n'
-    )
-    assert default_urls(machine) == ("http://127.0.0.1:11434", "http://127.0.0.1:11436")
+class TestDefaultUrls:
+    def test_default_urls_follow_the_config(self, fakes: Fakes) -> None:
+        """After a takeover install the doctor looks for the proxy on 11434, Ollama on 11436."""
+        machine = fakes.machine("linux")
+        assert default_urls(machine) == ("http://127.0.0.1:11435", "http://127.0.0.1:11434")
+        machine.config_path.parent.mkdir(parents=True)
+        machine.config_path.write_text(
+            '[serve]\nlisten = "0.0.0.0:11434"\nupstream = "http://127.0.0.1:11436/"\n'
+        )
+        assert default_urls(machine) == ("http://127.0.0.1:11434", "http://127.0.0.1:11436")
 
 
-async def test_doctor_on_macos_with_the_brew_trap(
-    fakes: Fakes, simulator: SimulatorFactory, proxy: ProxyFactory
-) -> None:
-    """On a (patched) Mac: env from launchctl, listeners from lsof, and the brew trap."""
-    sim = await simulator(lanes=2)
-    prx = await proxy(upstream=base_url(sim), lanes=2)
-    port = sim.port
-    fakes.answer("launchctl", "getenv", "OLLAMA_NUM_PARALLEL", stdout="2\n")
-    fakes.answer("lsof", stdout=f"p812\ncollama\nf5\nn127.0.0.1:{port}\n")
-    machine = fakes.machine("darwin")
-    plist = {"Label": "homebrew.mxcl.ollama", "EnvironmentVariables": {"OLLAMA_HOST": "x"}}
-    (agents(machine) / "homebrew.mxcl.ollama.plist").write_bytes(plistlib.dumps(plist))
-    out = io.StringIO()
-    args = argparse.Namespace(json=False, url=base_url(prx), ollama=base_url(sim))
-    assert await doctor(args, machine, out) == 1
-    text = out.getvalue()
-    assert "OLLAMA_NUM_PARALLEL from launchctl getenv" in text
-    assert f"No port is claimed twice (checked {port})" in text
-    assert "[FAIL] The brew services plist sets OLLAMA_HOST" in text
-    assert text.endswith("1 problem(s) need fixing.\n")
-    assert ["lsof", "-nP", f"-iTCP:{port}", "-sTCP:LISTEN", "-Fpcn"] in fakes.calls()
+class TestDoctorOnMacos:
+    async def test_doctor_on_macos_with_the_brew_trap(
+        self, fakes: Fakes, simulator: SimulatorFactory, proxy: ProxyFactory
+    ) -> None:
+        """On a (patched) Mac: env from launchctl, listeners from lsof, and the brew trap."""
+        sim = await simulator(lanes=2)
+        prx = await proxy(upstream=base_url(sim), lanes=2)
+        port = sim.port
+        fakes.answer("launchctl", "getenv", "OLLAMA_NUM_PARALLEL", stdout="2\n")
+        fakes.answer("lsof", stdout=f"p812\ncollama\nf5\nn127.0.0.1:{port}\n")
+        machine = fakes.machine("darwin")
+        plist = {"Label": "homebrew.mxcl.ollama", "EnvironmentVariables": {"OLLAMA_HOST": "x"}}
+        (agents(machine) / "homebrew.mxcl.ollama.plist").write_bytes(plistlib.dumps(plist))
+        out = io.StringIO()
+        args = argparse.Namespace(json=False, url=base_url(prx), ollama=base_url(sim))
+        assert await doctor(args, machine, out) == 1
+        text = out.getvalue()
+        assert "OLLAMA_NUM_PARALLEL from launchctl getenv" in text
+        assert f"No port is claimed twice (checked {port})" in text
+        assert "[FAIL] The brew services plist sets OLLAMA_HOST" in text
+        assert text.endswith("1 problem(s) need fixing.\n")
+        assert ["lsof", "-nP", f"-iTCP:{port}", "-sTCP:LISTEN", "-Fpcn"] in fakes.calls()
 
 
-def test_find_lanes_exe_prefers_the_running_script(fakes: Fakes, tmp_path: Path) -> None:
-    """The `lanes` being run wins; without one, an executable `lanes` is still found."""
-    script = tmp_path / "venv" / "lanes"
-    script.parent.mkdir()
-    script.write_text("#!/bin/sh\n")
-    script.chmod(0o755)
-    machine = fakes.machine("linux")
-    assert find_lanes_exe(machine, argv0=str(script)) == script
-    found = find_lanes_exe(machine, argv0="/usr/lib/python3/pytest")
-    assert found is not None
-    assert found.is_absolute()
-    assert found.name == "lanes"
-
-
-def test_lanes_command_has_the_subcommands() -> None:
-    """`lanes install`, `lanes uninstall` and `lanes doctor` are registered on the real parser."""
-    parser = build_parser()
-    for argv in (["install", "--dry-run"], ["uninstall"], ["doctor", "--json"]):
-        assert callable(parser.parse_args(argv).func)
+class TestFindLanesExe:
+    def test_find_lanes_exe_prefers_the_running_script(self, fakes: Fakes, tmp_path: Path) -> None:
+        """The `lanes` being run wins; without one, an executable `lanes` is still found."""
+        script = tmp_path / "venv" / "lanes"
+        script.parent.mkdir()
+        script.write_text("#!/bin/sh\n")
+        script.chmod(0o755)
+        machine = fakes.machine("linux")
+        assert find_lanes_exe(machine, argv0=str(script)) == script
+        found = find_lanes_exe(machine, argv0="/usr/lib/python3/pytest")
+        assert found is not None
+        assert found.is_absolute()
+        assert found.name == "lanes"
