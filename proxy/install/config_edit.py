@@ -91,6 +91,20 @@ def _checked(text: str, values: Mapping[str, Value], table: str = SERVE) -> str:
     return text
 
 
+def _assigned(lines: list[str], span: tuple[int, int], key: str, assignment: str) -> list[str]:
+    """`lines` with `key`'s line in the table at `span` replaced, or `assignment` added."""
+    start, end = span
+    pattern = re.compile(rf"^\s*{re.escape(key)}\s*=[^#]*(#.*)?$")
+    for i in range(start + 1, end):
+        if match := pattern.match(lines[i]):
+            comment = f"  {match[1]}" if match[1] else ""
+            return [*lines[:i], assignment + comment, *lines[i + 1 :]]
+    insert = end
+    while insert > start + 1 and not lines[insert - 1].strip():
+        insert -= 1
+    return [*lines[:insert], assignment, *lines[insert:]]
+
+
 def set_value(text: str, key: str, value: Value, table: str = SERVE) -> str:
     """`text` with `key = value` in `[table]`, everything else as written.
 
@@ -102,19 +116,9 @@ def set_value(text: str, key: str, value: Value, table: str = SERVE) -> str:
     assignment = f"{key} = {_toml_value(value)}"
     span = _table_span(lines, table)
     if span is None:
-        return _checked(
-            "\n".join(_appended(lines, f"[{table}]", [assignment])) + "\n", {key: value}, table
-        )
-    start, end = span
-    pattern = re.compile(rf"^\s*{re.escape(key)}\s*=[^#]*(#.*)?$")
-    for i in range(start + 1, end):
-        if match := pattern.match(lines[i]):
-            lines[i] = assignment + (f"  {match[1]}" if match[1] else "")
-            return _checked("\n".join(lines) + "\n", {key: value}, table)
-    insert = end
-    while insert > start + 1 and not lines[insert - 1].strip():
-        insert -= 1
-    lines.insert(insert, assignment)
+        lines = _appended(lines, f"[{table}]", [assignment])
+    else:
+        lines = _assigned(lines, span, key, assignment)
     return _checked("\n".join(lines) + "\n", {key: value}, table)
 
 
@@ -155,9 +159,8 @@ def install_config(text: str, values: Mapping[str, Value]) -> str:
     managed = [f"{key} = {_toml_value(value)}  {MANAGED_MARK}" for key, value in values.items()]
     span = _table_span(lines, SERVE)
     if span is None:
-        return _checked(
-            "\n".join(_appended(lines, f"[{SERVE}]  {MANAGED_MARK}", managed)) + "\n", values
-        )
+        lines = _appended(lines, f"[{SERVE}]  {MANAGED_MARK}", managed)
+        return _checked("\n".join(lines) + "\n", values)
     start, end = span
     keys = re.compile(r"^\s*(" + "|".join(map(re.escape, values)) + r")\s*=")
     for i in range(start + 1, end):
