@@ -15,8 +15,9 @@ from typing import Any, TextIO
 
 import structlog
 
-from miner.settings import MinerSettings, SettingsError, load_settings
+from miner.settings import MinerSettings
 from miner.status import ExitStatus
+from proxy.config import SettingsError, load_settings
 
 __all__ = ["main"]
 
@@ -72,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _settings(args: argparse.Namespace) -> MinerSettings:
     names = set(MinerSettings.model_fields)
     overrides = {k: v for k, v in vars(args).items() if k in names}
-    return load_settings(overrides, config_file=args.config)
+    return load_settings(MinerSettings, overrides, config_file=args.config)
 
 
 def _configure_logging(level: str, stderr: TextIO) -> None:

@@ -1,41 +1,21 @@
-"""Settings of `miner`: defaults < TOML config [miner] < env MINER_* < command-line flags."""
+"""Settings of `miner`: defaults < TOML config [miner] < env MINER_* < command-line flags.
+
+Loaded with `proxy.config.load_settings(MinerSettings, ...)`: the same loader, config file and
+error lines as `lanes` (proxy.config imports no aiohttp).
+"""
 
 from __future__ import annotations
 
-import os
-import tomllib
-from collections.abc import Mapping
-from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from typing import ClassVar, Literal
 
 import platformdirs
-from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import SettingsConfigDict
 
-__all__ = [
-    "CONFIG_ENV",
-    "MinerSettings",
-    "SettingsError",
-    "default_config_path",
-    "default_db_path",
-    "load_settings",
-]
+from proxy.config import FileSettings
 
-CONFIG_ENV = "LANES_CONFIG"
-CONFIG_SECTION = "miner"
-
-_config_file: ContextVar[Path | None] = ContextVar("miner_config_file", default=None)
-
-
-class SettingsError(Exception):
-    """A setting is invalid; the message is one line that names it."""
-
-
-def default_config_path() -> Path:
-    """The per-user config file shared by every ollama-lanes command."""
-    return platformdirs.user_config_path("ollama-lanes") / "config.toml"
+__all__ = ["MinerSettings", "default_db_path"]
 
 
 def default_db_path() -> Path:
@@ -43,34 +23,11 @@ def default_db_path() -> Path:
     return platformdirs.user_data_path("ollama-lanes") / "miner.db"
 
 
-class _TomlTable(PydanticBaseSettingsSource):
-    """Reads the `[miner]` table of the TOML config file, if there is one."""
-
-    def __init__(self, settings_cls: type[BaseSettings]) -> None:
-        super().__init__(settings_cls)
-        self._data: dict[str, Any] = {}
-        path = _config_file.get()
-        if path is not None and path.is_file():
-            try:
-                doc = tomllib.loads(path.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-                raise SettingsError(f"config file {path}: {exc}") from exc
-            table = doc.get(CONFIG_SECTION, {})
-            if not isinstance(table, dict):
-                raise SettingsError(f"config file {path}: [{CONFIG_SECTION}] must be a table")
-            self._data = table
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return self._data.get(field_name), field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        return dict(self._data)
-
-
-class MinerSettings(BaseSettings):
+class MinerSettings(FileSettings):
     """Everything `miner` can be told; built once in `__main__` and passed down."""
 
     model_config = SettingsConfigDict(env_prefix="MINER_", extra="forbid", validate_default=True)
+    config_section: ClassVar[str] = "miner"
 
     url: str = Field("http://127.0.0.1:11435", description="proxy (or Ollama) base URL")
     model: str = Field("qwen2.5:7b-instruct", description="model to mine with")
@@ -97,17 +54,6 @@ class MinerSettings(BaseSettings):
         "warning", description="log level of the stderr event log"
     )
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, _TomlTable(settings_cls))
-
     @field_validator("url")
     @classmethod
     def _url_is_http(cls, value: str) -> str:
@@ -125,36 +71,3 @@ class MinerSettings(BaseSettings):
         if self.segment_min_tokens > self.segment_max_tokens:
             raise ValueError("segment_min_tokens must not exceed segment_max_tokens")
         return self
-
-
-def _describe(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    loc = [str(part) for part in err.get("loc", ())]
-    msg = str(err["msg"]).removeprefix("Value error, ")
-    if not loc:
-        return f"invalid settings: {msg}"
-    name = loc[0]
-    where = f"flag --{name.replace('_', '-')}, env MINER_{name.upper()}, or [miner] {name}"
-    got = err.get("input")
-    shown = "" if isinstance(got, dict) else f" (got {got!r})"
-    return f"invalid setting '{name}' ({where}): {msg}{shown}"
-
-
-def load_settings(
-    overrides: Mapping[str, Any] | None = None, config_file: Path | None = None
-) -> MinerSettings:
-    """Build settings from flags (`overrides`, None values dropped), env and the config file."""
-    if config_file is None and os.environ.get(CONFIG_ENV):
-        config_file = Path(os.environ[CONFIG_ENV])
-    explicit = config_file is not None
-    path = config_file if config_file is not None else default_config_path()
-    if explicit and not path.is_file():
-        raise SettingsError(f"config file {path} does not exist")
-    token = _config_file.set(path)
-    try:
-        values = {k: v for k, v in (overrides or {}).items() if v is not None}
-        return MinerSettings(**values)
-    except ValidationError as exc:
-        raise SettingsError(_describe(exc)) from None
-    finally:
-        _config_file.reset(token)

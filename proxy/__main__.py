@@ -13,14 +13,16 @@ from proxy.status import ExitStatus
 
 __all__ = ["main"]
 
-# Each module in proxy/commands/ exposes `register(subparsers)`, which adds its
-# subcommands and sets `func(args) -> ExitStatus` on them.
+# One module per subcommand in proxy/commands/, in `lanes --help` order; each exposes
+# `register(subparsers)`, which adds its subcommand and sets `func(args) -> ExitStatus` on it.
 COMMAND_MODULES: tuple[str, ...] = (
     "simulate",
     "serve",
     "stats",
+    "top",
     "demo",
     "install",
+    "uninstall",
     "doctor",
     "tune",
 )

@@ -1,7 +1,13 @@
-"""Settings loading: defaults < TOML config file < environment < command-line flags."""
+"""Settings loading: defaults < TOML config file < environment < command-line flags.
+
+The one place that knows where the config file is (`--config`, else `$LANES_CONFIG`, else the
+per-user default) and how a settings error reads. `lanes` and `miner` both load through it; it
+imports no aiohttp, so the miner's pure modules may use it.
+"""
 
 from __future__ import annotations
 
+import os
 import tomllib
 from collections.abc import Mapping
 from contextvars import ContextVar
@@ -21,8 +27,10 @@ __all__ = [
     "CONFIG_ENV",
     "FileSettings",
     "SettingsError",
+    "config_path",
     "default_config_path",
     "load_settings",
+    "named_config_path",
 ]
 
 CONFIG_ENV = "LANES_CONFIG"
@@ -37,8 +45,20 @@ class SettingsError(Exception):
 
 
 def default_config_path() -> Path:
-    """The per-user config file that `lanes install` writes and every command reads."""
+    """The per-user config file, used when `$LANES_CONFIG` names none."""
     return platformdirs.user_config_path("ollama-lanes") / "config.toml"
+
+
+def named_config_path(env: Mapping[str, str] | None = None) -> Path | None:
+    """The config file `$LANES_CONFIG` names in `env` (default: os.environ); None when unset."""
+    value = (os.environ if env is None else env).get(CONFIG_ENV)
+    return Path(value) if value else None
+
+
+def config_path(env: Mapping[str, str] | None = None) -> Path:
+    """The config file every command reads and `lanes install` writes: `$LANES_CONFIG`, else
+    the per-user default."""
+    return named_config_path(env) or default_config_path()
 
 
 class _TomlSection(PydanticBaseSettingsSource):
@@ -51,7 +71,7 @@ class _TomlSection(PydanticBaseSettingsSource):
         if path is not None and path.is_file():
             try:
                 doc = tomllib.loads(path.read_text(encoding="utf-8"))
-            except (OSError, tomllib.TOMLDecodeError) as exc:
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
                 raise SettingsError(f"config file {path}: {exc}") from exc
             table = doc.get(section, {})
             if not isinstance(table, dict):
@@ -85,17 +105,19 @@ class FileSettings(BaseSettings):
 
 
 def _describe(cls: type[FileSettings], exc: ValidationError) -> str:
+    """One line naming the setting, where it can be set, and what was wrong with it."""
     err = exc.errors()[0]
+    msg = str(err["msg"]).removeprefix("Value error, ")
     loc = [str(part) for part in err.get("loc", ())]
     if not loc:
-        return f"invalid settings: {err['msg'].removeprefix('Value error, ')}"
-    name = loc[0] if loc else "?"
+        return f"invalid settings: {msg}"
+    name = loc[0]
     prefix = str(cls.model_config.get("env_prefix", ""))
     flag = "--" + name.replace("_", "-")
     where = f"flag {flag}, env {prefix}{name.upper()}, or [{cls.config_section}] {name}"
     got = err.get("input")
-    shown = "" if isinstance(got, dict) else f" (got {got!r})"
-    return f"invalid setting '{'.'.join(loc)}' ({where}): {err['msg']}{shown}"
+    shown = "" if isinstance(got, dict) or f"got {got!r}" in msg else f" (got {got!r})"
+    return f"invalid setting '{'.'.join(loc)}' ({where}): {msg}{shown}"
 
 
 def load_settings(
@@ -103,12 +125,15 @@ def load_settings(
     overrides: Mapping[str, Any] | None = None,
     config_file: Path | None = None,
 ) -> S:
-    """Build `cls` from flags (`overrides`, None values dropped), env and the config file."""
-    explicit = config_file is not None
-    path = config_file if explicit else default_config_path()
-    if explicit and path is not None and not path.is_file():
-        raise SettingsError(f"config file {path} does not exist")
-    token = _config_file.set(path)
+    """Build `cls` from flags (`overrides`, None values dropped), env and the config file.
+
+    The config file is `config_file` (the `--config` flag), else the one `$LANES_CONFIG`
+    names (either must exist), else the per-user default (which may be absent).
+    """
+    named = config_file if config_file is not None else named_config_path()
+    if named is not None and not named.is_file():
+        raise SettingsError(f"config file {named} does not exist")
+    token = _config_file.set(named if named is not None else default_config_path())
     try:
         values = {k: v for k, v in (overrides or {}).items() if v is not None}
         return cls(**values)

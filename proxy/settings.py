@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from proxy.config import FileSettings
+from proxy.config import FileSettings, SettingsError, load_settings
 from proxy.upstream_specs import PinSpec, UpstreamSpec, http_url, model_key
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "ProxySettings",
     "connect_url",
     "is_loopback_host",
+    "proxy_endpoint",
     "split_listen",
 ]
 
@@ -40,6 +42,22 @@ def connect_url(listen: str) -> str:
         host = "::1"
     shown = f"[{host}]" if ":" in host else host
     return f"http://{shown}:{port}"
+
+
+def proxy_endpoint(url: str | None, config_file: Path | None = None) -> tuple[str, str | None]:
+    """Where a client reaches the local proxy, and the bearer token it needs.
+
+    `url` (a flag) if given, else the `[serve]` listen address; the token from the settings.
+    Settings that do not load are an error only when there is no `url` to fall back on.
+    """
+    try:
+        settings = load_settings(ProxySettings, {}, config_file=config_file)
+    except SettingsError:
+        if url:
+            return url, None
+        raise
+    token = settings.auth_token.get_secret_value() if settings.auth_token else None
+    return (url, token) if url else (connect_url(settings.listen), token)
 
 
 def _parsed_listen(value: str) -> str:

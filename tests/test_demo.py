@@ -5,25 +5,26 @@ from __future__ import annotations
 import io
 import re
 
-from proxy.commands.demo import WORKERS, run_demo
+from proxy.simulator.demo import WORKERS, run_demo
 
 
-async def test_demo_serves_the_person_first_mines_and_prints_stats() -> None:
-    """1. 12 batch requests and one interactive chat share 2 lanes through the proxy.
-    2. The interactive chat overtakes most of the queued batch requests.
-    3. The miner mines the bundled sample with every segment ok.
-    4. The demo ends with `lanes stats`, whose counters saw every request."""
-    out = io.StringIO()
-    assert await run_demo(out) == 0
-    text = out.getvalue()
-    assert "GET /api/version through the proxy -> 200" in text
-    ahead = re.search(r"went ahead of (\d+) batch requests", text)
-    assert ahead is not None
-    # 12 requests on 2 lanes: 10 wait; the person may tie with one batch request for a lane.
-    assert int(ahead.group(1)) >= WORKERS - 4
-    mined = re.search(r"(\d+) mined: (\d+) ok, 0 repaired, 0 fallback, 0 failed", text)
-    assert mined is not None
-    assert mined.group(1) == mined.group(2)
-    assert int(mined.group(1)) > 0
-    assert "lanes.configured" in text
-    assert "counters.cancelled_while_running   0" in text
+class TestDemo:
+    async def test_serves_the_person_first_mines_and_prints_stats(self) -> None:
+        """1. 12 batch requests and one interactive chat share 2 lanes through the proxy.
+        2. The interactive chat overtakes most of the queued batch requests.
+        3. The miner mines the bundled sample with every segment ok.
+        4. The demo ends with `lanes stats`, whose counters saw every request."""
+        out = io.StringIO()
+        assert await run_demo(out) == 0
+        text = out.getvalue()
+        assert "GET /api/version through the proxy -> 200" in text
+        ahead = re.search(r"went ahead of (\d+) batch requests", text)
+        assert ahead is not None
+        # 12 requests on 2 lanes: 10 wait; the person may tie with one batch request for a lane.
+        assert int(ahead.group(1)) >= WORKERS - 4
+        mined = re.search(r"(\d+) mined: (\d+) ok, 0 repaired, 0 fallback, 0 failed", text)
+        assert mined is not None
+        assert mined.group(1) == mined.group(2)
+        assert int(mined.group(1)) > 0
+        assert "lanes.configured" in text
+        assert "counters.cancelled_while_running   0" in text

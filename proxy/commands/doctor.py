@@ -10,35 +10,16 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from proxy.commands.install import make_target
 from proxy.install.checkup import gather_doctor_facts
 from proxy.install.doctor import Finding, diagnose
-from proxy.install.machine import Host, find_lanes_exe
-from proxy.install.platform_facts import config_table
-from proxy.install.service import OLLAMA_ADDRESS, PROXY_ADDRESS
-from proxy.settings import connect_url
+from proxy.install.executor import make_target
+from proxy.install.machine import Machine, find_lanes_exe
+from proxy.install.platform_facts import default_urls
 from proxy.status import ExitStatus
 
-__all__ = ["default_urls", "register", "render", "run_doctor"]
+__all__ = ["doctor", "register", "render", "run_doctor"]
 
 _MARKS = {"ok": "ok  ", "warn": "warn", "fail": "FAIL"}
-
-
-def _url_of(listen: str) -> str:
-    try:
-        return connect_url(listen)
-    except ValueError:
-        return connect_url(PROXY_ADDRESS)
-
-
-def default_urls(host: Host) -> tuple[str, str]:
-    """(proxy URL, Ollama URL) from the proxy's config file, else the defaults."""
-    table = config_table(host.config_path)
-    listen = table.get("listen")
-    upstream = table.get("upstream")
-    proxy = _url_of(listen if isinstance(listen, str) else PROXY_ADDRESS)
-    ollama = upstream if isinstance(upstream, str) else f"http://{OLLAMA_ADDRESS}"
-    return proxy, ollama.rstrip("/")
 
 
 def render(findings: list[Finding], out: TextIO) -> None:
@@ -51,13 +32,13 @@ def render(findings: list[Finding], out: TextIO) -> None:
     print(f"{failed} problem(s) need fixing." if failed else "All good.", file=out)
 
 
-async def doctor(args: argparse.Namespace, host: Host, out: TextIO = sys.stdout) -> int:
+async def doctor(args: argparse.Namespace, machine: Machine, out: TextIO = sys.stdout) -> int:
     """Gather, diagnose, print; non-zero when something needs fixing."""
-    proxy_url, ollama_url = default_urls(host)
+    proxy_url, ollama_url = default_urls(machine)
     proxy_url = (args.url or proxy_url).rstrip("/")
     ollama_url = (args.ollama or ollama_url).rstrip("/")
-    target = make_target(host, find_lanes_exe(host) or Path("lanes"))
-    facts = await gather_doctor_facts(host, target, ollama_url, proxy_url)
+    target = make_target(machine, find_lanes_exe(machine) or Path("lanes"))
+    facts = await gather_doctor_facts(machine, target, ollama_url, proxy_url)
     findings = diagnose(facts)
     failed = any(f.severity == "fail" for f in findings)
     if args.json:
@@ -68,9 +49,9 @@ async def doctor(args: argparse.Namespace, host: Host, out: TextIO = sys.stdout)
     return ExitStatus.ERROR if failed else ExitStatus.SUCCESS
 
 
-def run_doctor(args: argparse.Namespace, host: Host, out: TextIO = sys.stdout) -> int:
+def run_doctor(args: argparse.Namespace, machine: Machine, out: TextIO = sys.stdout) -> int:
     """`lanes doctor` from synchronous code."""
-    return asyncio.run(doctor(args, host, out))
+    return asyncio.run(doctor(args, machine, out))
 
 
 def register(subparsers: Any) -> None:
@@ -79,4 +60,4 @@ def register(subparsers: Any) -> None:
     cmd.add_argument("--json", action="store_true", help="print the findings as JSON")
     cmd.add_argument("--url", help="the proxy's URL (default: from the config file)")
     cmd.add_argument("--ollama", metavar="URL", help="Ollama's URL (default: the upstream)")
-    cmd.set_defaults(func=lambda args: run_doctor(args, Host.current()))
+    cmd.set_defaults(func=lambda args: run_doctor(args, Machine.current()))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
@@ -74,8 +73,7 @@ def _run(args: argparse.Namespace) -> int:
     pairs = overrides.get("client_priorities")
     if pairs is not None:
         overrides["client_priorities"] = dict(pairs)
-    config = args.config or (Path(os.environ[CONFIG_ENV]) if os.environ.get(CONFIG_ENV) else None)
-    settings = load_settings(ProxySettings, overrides, config_file=config)
+    settings = load_settings(ProxySettings, overrides, config_file=args.config)
     from proxy.relay.server import serve  # imported late: `lanes --help` stays light
 
     return serve(settings)

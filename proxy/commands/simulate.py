@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -89,8 +88,7 @@ def settings_from_args(args: argparse.Namespace) -> SimulatorSettings:
         for key, value in vars(args).items()
         if key.startswith("sim_") and value is not None
     }
-    config = args.config or (Path(os.environ[CONFIG_ENV]) if os.environ.get(CONFIG_ENV) else None)
-    return load_settings(SimulatorSettings, overrides, config)
+    return load_settings(SimulatorSettings, overrides, args.config)
 
 
 def run(args: argparse.Namespace) -> int:

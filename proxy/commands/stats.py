@@ -1,150 +1,31 @@
-"""`lanes stats` (one read of `/stats`, as tables or JSON) and `lanes top` (a live view)."""
+"""`lanes stats`: one read of the proxy's `/stats`, printed as tables or JSON."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
-import os
-import sys
 from pathlib import Path
-from typing import Any
 
-from rich import box
-from rich.console import Console, Group, RenderableType
-from rich.table import Table
-from rich.text import Text
+from rich.console import Console
 
-from proxy.config import CONFIG_ENV, SettingsError, load_settings
-from proxy.settings import ProxySettings, connect_url
-from proxy.stats.client import StatsUnavailable, fetch_stats
+from proxy.config import CONFIG_ENV
+from proxy.settings import proxy_endpoint
+from proxy.stats.tables import print_stats
 from proxy.status import ExitStatus
 
-__all__ = ["print_stats", "register", "render_tables", "show_stats"]
+__all__ = ["register"]
 
-_BY_KEY = ("clients", "models")  # sections that map a name to a row of numbers
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, dict):
-        return ", ".join(f"{k} {_cell(v)}" for k, v in value.items()) or "-"
-    if isinstance(value, float):
-        return f"{value:.0f}" if abs(value) >= 1e6 else f"{value:g}"
-    return str(value)
+HELP = "print the proxy's /stats once, as tables or JSON"
 
 
-def _flatten(prefix: str, value: Any, out: list[tuple[str, str]], depth: int = 0) -> None:
-    """Rows `a.b.c -> value`; a small dict of plain values is one row, lists go to tables."""
-    if isinstance(value, list):
-        return
-    nested = isinstance(value, dict) and any(isinstance(v, dict | list) for v in value.values())
-    if isinstance(value, dict) and (nested or depth == 0):
-        for key, inner in value.items():
-            _flatten(f"{prefix}.{key}", inner, out, depth + 1)
-        return
-    out.append((prefix, _cell(value)))
-
-
-def _rows_table(title: str, rows: list[dict[str, Any]], first: str | None = None) -> Table:
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
-    columns = ([first] if first else []) + [k for k in (rows[0] if rows else {}) if k != first]
-    for name in columns:
-        table.add_column(name)
-    for row in rows:
-        table.add_row(*(_cell(row.get(name)) for name in columns))
-    return table
-
-
-def render_tables(stats: dict[str, Any]) -> RenderableType:
-    """`/stats` as readable tables: one of fields, then one per list or per-key section."""
-    fields = Table(box=box.SIMPLE_HEAD)
-    fields.add_column("field")
-    fields.add_column("value")
-    for key, value in stats.items():
-        if key in _BY_KEY or key == "warnings":
-            continue
-        pairs: list[tuple[str, str]] = []
-        _flatten(key, value, pairs)
-        for name, text in pairs:
-            fields.add_row(name, text)
-    parts: list[RenderableType] = [fields]
-    running = stats.get("lanes", {}).get("running", [])
-    if running:
-        parts.append(_rows_table("running", running))
-    loaded = stats.get("upstream", {}).get("loaded_models", [])
-    if loaded:
-        parts.append(_rows_table("loaded models (/api/ps)", loaded))
-    for key in _BY_KEY:
-        named = [{key[:-1]: name, **row} for name, row in stats.get(key, {}).items()]
-        if named:
-            parts.append(_rows_table(key, named, first=key[:-1]))
-    warnings = stats.get("warnings", [])
-    parts.append(_rows_table("warnings", warnings) if warnings else Text("no warnings"))
-    return Group(*parts)
-
-
-async def show_stats(
-    url: str, console: Console, *, token: str | None = None, as_json: bool = False
-) -> ExitStatus:
-    """Read `/stats` from the proxy at `url` and print it; for callers inside an event loop."""
-    try:
-        doc = await fetch_stats(url, token=token)
-    except StatsUnavailable as exc:
-        print(f"lanes: {exc}; is `lanes serve` running?", file=sys.stderr)
-        return ExitStatus.UNAVAILABLE
-    if as_json:
-        console.print_json(json.dumps(doc))
-    else:
-        console.print(render_tables(doc))
-    return ExitStatus.SUCCESS
-
-
-def print_stats(
-    url: str, console: Console, *, token: str | None = None, as_json: bool = False
-) -> ExitStatus:
-    """`show_stats` for synchronous callers (`lanes stats`, the end of `lanes demo`)."""
-    return asyncio.run(show_stats(url, console, token=token, as_json=as_json))
-
-
-def _target(args: argparse.Namespace) -> tuple[str, str | None]:
-    """The proxy's URL and bearer token: flags first, then the [serve] settings."""
-    config = args.config or (Path(os.environ[CONFIG_ENV]) if os.environ.get(CONFIG_ENV) else None)
-    try:
-        settings = load_settings(ProxySettings, {}, config_file=config)
-    except SettingsError:
-        if args.url:
-            return args.url, None
-        raise
-    token = settings.auth_token.get_secret_value() if settings.auth_token else None
-    if args.url:
-        return args.url, token
-    return connect_url(settings.listen), token
-
-
-def _stats(args: argparse.Namespace) -> ExitStatus:
-    url, token = _target(args)
+def _run(args: argparse.Namespace) -> ExitStatus:
+    url, token = proxy_endpoint(args.url, args.config)
     return print_stats(url, Console(), token=token, as_json=args.json)
 
 
-def _top(args: argparse.Namespace) -> ExitStatus:
-    from proxy.stats.top import run_top  # imported late: `lanes --help` stays light
-
-    url, token = _target(args)
-    asyncio.run(run_top(url, token=token))
-    return ExitStatus.SUCCESS
-
-
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add `lanes stats` and `lanes top`."""
-    for name, help_text, func in (
-        ("stats", "print the proxy's /stats once, as tables or JSON", _stats),
-        ("top", "live view of lanes, queue, tokens/s and warnings (q quits)", _top),
-    ):
-        parser = subparsers.add_parser(name, help=help_text, description=help_text)
-        parser.add_argument("--url", help="the proxy's base URL (default: from [serve] listen)")
-        parser.add_argument("--config", type=Path, help=f"config file (default: ${CONFIG_ENV})")
-        if name == "stats":
-            parser.add_argument("--json", action="store_true", help="print the raw JSON")
-        parser.set_defaults(func=func)
+    """Add `lanes stats`."""
+    parser = subparsers.add_parser("stats", help=HELP, description=HELP)
+    parser.add_argument("--url", help="the proxy's base URL (default: from [serve] listen)")
+    parser.add_argument("--config", type=Path, help=f"config file (default: ${CONFIG_ENV})")
+    parser.add_argument("--json", action="store_true", help="print the raw JSON")
+    parser.set_defaults(func=_run)

@@ -1,1 +1,1 @@
-"""Fitting the machine: launchd and systemd plans, platform facts, doctor, tune, config edits."""
+"""Fitting the machine: service plans, their executor, platform facts, doctor, tune, config."""

@@ -1,17 +1,21 @@
-"""HTTP reads for the doctor and the installer: Ollama's version and models, the proxy's /stats."""
+"""HTTP reads for the doctor and the installer: Ollama's state and the proxy's `/stats`.
+
+Ollama is read through `proxy.ollama_state.OllamaReader` and the proxy through
+`proxy.stats.client.fetch_stats`, the readers the daemon and `lanes stats` use.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from collections.abc import Iterable, Mapping
 from urllib.parse import urlsplit
 
 import aiohttp
 
 from proxy import __version__
-from proxy.install.doctor_facts import DoctorFacts, LoadedModel, OllamaProbe, ProxyProbe
-from proxy.install.machine import Host
+from proxy.install.doctor_facts import DoctorFacts, OllamaProbe, ProxyProbe
+from proxy.install.machine import Machine
 from proxy.install.platform_facts import (
     brew_plist_env,
     installed_service,
@@ -20,80 +24,86 @@ from proxy.install.platform_facts import (
     proxy_token,
 )
 from proxy.install.service import Target
+from proxy.ollama_state import OllamaError, OllamaReader
+from proxy.stats.client import StatsUnavailable, fetch_stats
 
-__all__ = ["gather_doctor_facts", "probe_ollama", "probe_proxy", "wait_ready"]
+__all__ = [
+    "gather_doctor_facts",
+    "probe_ollama",
+    "probe_proxy",
+    "read_model_info",
+    "short_reason",
+    "wait_ready",
+]
 
 PROBE_TIMEOUT_S = 5.0
+_WRAPPERS = (OllamaError, StatsUnavailable)
+_STATUS = " answered HTTP "  # how the shared readers word an answer with a bad status
 
 
-async def _get_json(session: aiohttp.ClientSession, url: str, token: str | None = None) -> Any:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with session.get(url, headers=headers) as response:
-        response.raise_for_status()
-        return await response.json(content_type=None)
+def short_reason(exc: BaseException) -> str:
+    """Why a read failed, in a few words: "timed out", "HTTP 401", or the client error's own.
 
-
-def _why(exc: BaseException) -> str:
+    The shared readers wrap what went wrong (naming the URL); the doctor's findings already
+    name the URL, so they show only the cause.
+    """
+    while isinstance(exc, _WRAPPERS):
+        inner = exc.__cause__ or exc.__context__
+        if inner is None:
+            break
+        exc = inner
     if isinstance(exc, TimeoutError):
         return "timed out"
-    if isinstance(exc, aiohttp.ClientResponseError):
-        return f"HTTP {exc.status}"
+    if isinstance(exc, _WRAPPERS) and _STATUS in str(exc):
+        return "HTTP " + str(exc).rpartition(_STATUS)[2]
     return str(exc) or type(exc).__name__
 
 
-async def _is_proxy(session: aiohttp.ClientSession, url: str) -> bool:
-    try:
-        stats = await _get_json(session, f"{url}/stats")
-    except (aiohttp.ClientError, TimeoutError, ValueError):
-        return False
-    return isinstance(stats, dict) and "lanes" in stats
-
-
-async def _model_info(session: aiohttp.ClientSession, url: str, name: str) -> dict[str, object]:
-    try:
-        async with session.post(f"{url}/api/show", json={"model": name}) as response:
-            response.raise_for_status()
-            shown = await response.json(content_type=None)
-    except (aiohttp.ClientError, TimeoutError, ValueError):
-        return {}
-    info = shown.get("model_info") if isinstance(shown, dict) else None
-    return dict(info) if isinstance(info, dict) else {}
-
-
-async def probe_ollama(session: aiohttp.ClientSession, url: str) -> OllamaProbe:
+async def probe_ollama(
+    session: aiohttp.ClientSession, url: str, timeout_s: float = PROBE_TIMEOUT_S
+) -> OllamaProbe:
     """Ollama's version and loaded models, or why it did not answer."""
-    if await _is_proxy(session, url):
+    reader = OllamaReader(session, url, timeout_s=timeout_s)
+    if await reader.is_lanes_proxy():
         return OllamaProbe(url, is_proxy=True)
     try:
-        version = (await _get_json(session, f"{url}/api/version"))["version"]
-        listed = (await _get_json(session, f"{url}/api/ps")).get("models") or []
-    except (aiohttp.ClientError, TimeoutError, ValueError, KeyError, AttributeError) as exc:
-        return OllamaProbe(url, error=_why(exc))
-    models = []
-    for entry in listed:
-        name = str(entry.get("name") or entry.get("model") or "?")
-        ctx = entry.get("context_length")
-        models.append(
-            LoadedModel(
-                name=name,
-                context_length=ctx if isinstance(ctx, int) else None,
-                size=int(entry.get("size") or 0),
-                model_info=await _model_info(session, url, name),
-            )
-        )
-    return OllamaProbe(url, version=str(version), models=tuple(models))
+        version = await reader.version()
+        loaded = await reader.loaded()
+    except OllamaError as exc:
+        return OllamaProbe(url, error=short_reason(exc))
+    return OllamaProbe(url, version=version, models=tuple(loaded))
+
+
+async def read_model_info(
+    session: aiohttp.ClientSession,
+    url: str,
+    names: Iterable[str],
+    timeout_s: float = PROBE_TIMEOUT_S,
+) -> dict[str, Mapping[str, object]]:
+    """`/api/show` model_info of each model, by name; a model that cannot be read is left out."""
+    reader = OllamaReader(session, url, timeout_s=timeout_s)
+    found: dict[str, Mapping[str, object]] = {}
+    for name in names:
+        try:
+            found[name] = (await reader.show(name)).model_info
+        except OllamaError:
+            continue
+    return found
 
 
 async def probe_proxy(
-    session: aiohttp.ClientSession, url: str, token: str | None = None
+    session: aiohttp.ClientSession,
+    url: str,
+    token: str | None = None,
+    timeout_s: float = PROBE_TIMEOUT_S,
 ) -> ProxyProbe:
     """The proxy's configured lanes and version from /stats, or why it did not answer."""
     try:
-        stats = await _get_json(session, f"{url}/stats", token)
+        stats = await fetch_stats(url, token=token, timeout_s=timeout_s, session=session)
         lanes = int(stats["lanes"]["configured"])
         version = str(stats.get("version", "?"))
-    except (aiohttp.ClientError, TimeoutError, ValueError, KeyError, TypeError) as exc:
-        return ProxyProbe(url, error=_why(exc))
+    except (StatsUnavailable, KeyError, TypeError, ValueError) as exc:
+        return ProxyProbe(url, error=short_reason(exc))
     return ProxyProbe(url, lanes=lanes, version=version)
 
 
@@ -102,36 +112,35 @@ def _port(url: str) -> int:
     return parts.port or (443 if parts.scheme == "https" else 80)
 
 
-def _session(timeout_s: float) -> aiohttp.ClientSession:
-    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s))
-
-
 async def gather_doctor_facts(
-    host: Host, target: Target, ollama_url: str, proxy_url: str
+    machine: Machine, target: Target, ollama_url: str, proxy_url: str
 ) -> DoctorFacts:
     """Read everything `diagnose` judges; HTTP first, then the machine's own records."""
-    async with _session(PROBE_TIMEOUT_S) as session:
+    async with aiohttp.ClientSession() as session:
         ollama, proxy = await asyncio.gather(
             probe_ollama(session, ollama_url),
-            probe_proxy(session, proxy_url, proxy_token(host)),
+            probe_proxy(session, proxy_url, proxy_token(machine)),
         )
-    ollama_side = await asyncio.to_thread(port_listeners, host, _port(ollama_url))
-    proxy_side = await asyncio.to_thread(port_listeners, host, _port(proxy_url))
+        names = [model.name for model in ollama.models]
+        model_info = await read_model_info(session, ollama_url, names)
+    ollama_side = await asyncio.to_thread(port_listeners, machine, _port(ollama_url))
+    proxy_side = await asyncio.to_thread(port_listeners, machine, _port(proxy_url))
     pids = ollama_side[1] if ollama_side is not None else []
     listeners = None
     if ollama_side is not None and proxy_side is not None:
         listeners = ollama_side[0] + tuple(x for x in proxy_side[0] if x not in ollama_side[0])
-    env, source = await asyncio.to_thread(ollama_environment, host, pids)
+    env, source = await asyncio.to_thread(ollama_environment, machine, pids)
     return DoctorFacts(
-        platform=host.platform,
+        platform=machine.platform,
         lanes_version=__version__,
         ollama=ollama,
         proxy=proxy,
+        model_info=model_info,
         ollama_env=env,
         env_source=source,
         listeners=listeners,
-        brew_plist_env=brew_plist_env(host),
-        service=installed_service(host, target),
+        brew_plist_env=brew_plist_env(machine),
+        service=installed_service(machine, target),
     )
 
 
@@ -140,10 +149,12 @@ async def wait_ready(
 ) -> list[str]:
     """Wait until Ollama answers and the proxy reports `lanes`; what is still wrong at the end."""
     deadline = time.monotonic() + timeout_s
-    async with _session(min(PROBE_TIMEOUT_S, max(timeout_s, 0.1))) as session:
+    each_s = min(PROBE_TIMEOUT_S, max(timeout_s, 0.1))
+    async with aiohttp.ClientSession() as session:
         while True:
             ollama, proxy = await asyncio.gather(
-                probe_ollama(session, ollama_url), probe_proxy(session, proxy_url, token)
+                probe_ollama(session, ollama_url, each_s),
+                probe_proxy(session, proxy_url, token, each_s),
             )
             problems = []
             if ollama.version is None:

@@ -210,11 +210,11 @@ def _check_kv(facts: DoctorFacts) -> list[Finding]:
         if ctx is None:
             continue
         tokens = ctx * parallel
-        per_token = kv_bytes_per_token(model.model_info, cache_type)
+        per_token = kv_bytes_per_token(facts.model_info.get(model.name, {}), cache_type)
         size = f" ≈ {tokens * per_token / _GIB:.1f} GiB" if per_token else ""
         text = (
             f"{model.name}: num_ctx {ctx} × {parallel} lane(s) = {tokens} tokens of KV cache"
-            f"{size} (the loaded model takes {model.size / _GIB:.1f} GiB in all)."
+            f"{size} (the loaded model takes {(model.size_bytes or 0) / _GIB:.1f} GiB in all)."
         )
         if tokens >= HAZARD_TOKENS:
             fix = "Lower num_ctx (OLLAMA_CONTEXT_LENGTH) or OLLAMA_NUM_PARALLEL to save memory."

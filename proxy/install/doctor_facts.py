@@ -5,24 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-__all__ = [
-    "DoctorFacts",
-    "InstalledService",
-    "Listener",
-    "LoadedModel",
-    "OllamaProbe",
-    "ProxyProbe",
-]
+from proxy.ollama import LoadedModel
 
-
-@dataclass(frozen=True)
-class LoadedModel:
-    """One entry of /api/ps, with /api/show's model_info when it could be read."""
-
-    name: str
-    context_length: int | None
-    size: int
-    model_info: Mapping[str, object] = field(default_factory=dict)
+__all__ = ["DoctorFacts", "InstalledService", "Listener", "OllamaProbe", "ProxyProbe"]
 
 
 @dataclass(frozen=True)
@@ -78,3 +63,5 @@ class DoctorFacts:
     listeners: tuple[Listener, ...] | None = None  # None when they cannot be listed
     brew_plist_env: Mapping[str, str] | None = None  # None when there is no brew plist
     service: InstalledService | None = None
+    # /api/show model_info of the loaded models, by name; a model that could not be read is absent
+    model_info: Mapping[str, Mapping[str, object]] = field(default_factory=dict)

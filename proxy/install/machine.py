@@ -10,9 +10,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from proxy.config import CONFIG_ENV, default_config_path
+from proxy.config import config_path
 
-__all__ = ["CommandResult", "Host", "find_lanes_exe"]
+__all__ = ["CommandResult", "Machine", "find_lanes_exe"]
 
 COMMAND_TIMEOUT_S = 30.0
 
@@ -27,7 +27,7 @@ class CommandResult:
 
 
 @dataclass(frozen=True)
-class Host:
+class Machine:
     """Everything about the machine that code below the CLI may depend on; tests build one."""
 
     platform: str  # "darwin", "linux", ...
@@ -40,22 +40,21 @@ class Host:
     proc_root: Path = Path("/proc")
 
     @classmethod
-    def current(cls) -> Host:
+    def current(cls) -> Machine:
         """The real machine."""
         uid = os.getuid() if hasattr(os, "getuid") else 0
+        env = dict(os.environ)
         return cls(
             platform=sys.platform,
             home=Path.home(),
             uid=uid,
             is_root=uid == 0,
-            config_path=Path(os.environ[CONFIG_ENV])
-            if os.environ.get(CONFIG_ENV)
-            else default_config_path(),
-            env=dict(os.environ),
+            config_path=config_path(env),
+            env=env,
         )
 
     def which(self, name: str) -> str | None:
-        """The absolute path of an external command on this host's PATH."""
+        """The absolute path of an external command on this machine's PATH."""
         return shutil.which(name, path=self.env.get("PATH", os.defpath))
 
     def run(self, argv: Sequence[str], timeout_s: float = COMMAND_TIMEOUT_S) -> CommandResult:
@@ -79,12 +78,12 @@ class Host:
         return CommandResult(done.returncode, done.stdout, done.stderr)
 
 
-def find_lanes_exe(host: Host, argv0: str | None = None) -> Path | None:
+def find_lanes_exe(machine: Machine, argv0: str | None = None) -> Path | None:
     """The installed `lanes` script: the one running now, else next to Python, else on PATH."""
     argv0 = sys.argv[0] if argv0 is None else argv0
     candidates = [Path(argv0)] if Path(argv0).name == "lanes" else []
     candidates.append(Path(sys.executable).parent / "lanes")
-    on_path = host.which("lanes")
+    on_path = machine.which("lanes")
     if on_path is not None:
         candidates.append(Path(on_path))
     for path in candidates:

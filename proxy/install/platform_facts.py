@@ -9,15 +9,25 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from proxy.install.config_edit import read_config
 from proxy.install.doctor_facts import InstalledService, Listener
-from proxy.install.machine import Host
-from proxy.install.service import ENV_LABEL, PROXY_LABEL, UNIT_NAME, Target
+from proxy.install.machine import Machine
+from proxy.install.service import (
+    ENV_LABEL,
+    OLLAMA_ADDRESS,
+    PROXY_ADDRESS,
+    PROXY_LABEL,
+    UNIT_NAME,
+    Target,
+)
 from proxy.install.service_plan import BREW_LABEL, Launch, Situation
 from proxy.install.sockets import listening_sockets, parse_lsof, process_name, socket_owners
+from proxy.settings import connect_url
 
 __all__ = [
     "brew_plist_env",
     "config_table",
+    "default_urls",
     "detect_launch",
     "installed_service",
     "installer_situation",
@@ -43,21 +53,21 @@ def _runs_ollama_serve(agent: dict[str, Any]) -> bool:
     return any(Path(w).name == "ollama" for w in words) and "serve" in words
 
 
-def detect_launch(host: Host) -> tuple[Launch, str | None]:
+def detect_launch(machine: Machine) -> tuple[Launch, str | None]:
     """How Ollama is started here, and the LaunchAgent label when one runs `ollama serve`."""
-    if host.platform != "darwin":
-        shown = host.run(["systemctl", "show", "ollama.service", "--property=LoadState"])
+    if machine.platform != "darwin":
+        shown = machine.run(["systemctl", "show", "ollama.service", "--property=LoadState"])
         loaded = shown.rc == 0 and "LoadState=loaded" in shown.stdout
         return ("systemd", None) if loaded else ("none", None)
-    if host.run(["pgrep", "-x", "Ollama"]).rc == 0:
+    if machine.run(["pgrep", "-x", "Ollama"]).rc == 0:
         return "app", None
-    if host.which("brew") is not None:
-        listed = host.run(["brew", "services", "list"])
+    if machine.which("brew") is not None:
+        listed = machine.run(["brew", "services", "list"])
         for line in listed.stdout.splitlines():
             cols = line.split()
             if len(cols) >= 2 and cols[0] == "ollama" and cols[1] == "started":
                 return "brew", None
-    agents = host.home / "Library" / "LaunchAgents"
+    agents = machine.home / "Library" / "LaunchAgents"
     for path in sorted(agents.glob("*.plist")) if agents.is_dir() else []:
         if path.stem in (PROXY_LABEL, ENV_LABEL, BREW_LABEL):
             continue
@@ -77,24 +87,40 @@ def config_table(path: Path, table: str = "serve") -> dict[str, Any]:
     return found if isinstance(found, dict) else {}
 
 
-def proxy_token(host: Host) -> str | None:
+def _url_of(listen: str) -> str:
+    try:
+        return connect_url(listen)
+    except ValueError:
+        return connect_url(PROXY_ADDRESS)
+
+
+def default_urls(machine: Machine) -> tuple[str, str]:
+    """(proxy URL, Ollama URL) from the proxy's config file, else the defaults."""
+    table = config_table(machine.config_path)
+    listen = table.get("listen")
+    upstream = table.get("upstream")
+    proxy = _url_of(listen if isinstance(listen, str) else PROXY_ADDRESS)
+    ollama = upstream if isinstance(upstream, str) else f"http://{OLLAMA_ADDRESS}"
+    return proxy, ollama.rstrip("/")
+
+
+def proxy_token(machine: Machine) -> str | None:
     """The bearer token the proxy expects, from LANES_AUTH_TOKEN or the config file."""
-    token = host.env.get("LANES_AUTH_TOKEN") or config_table(host.config_path).get("auth_token")
+    token = machine.env.get("LANES_AUTH_TOKEN") or config_table(machine.config_path).get(
+        "auth_token"
+    )
     return token if isinstance(token, str) and token else None
 
 
-def installer_situation(host: Host, target: Target) -> Situation:
+def installer_situation(machine: Machine, target: Target) -> Situation:
     """What `lanes install` and `lanes uninstall` need to know before planning."""
-    launch, label = detect_launch(host)
+    launch, label = detect_launch(machine)
     ours = (
         (target.proxy_plist, target.env_plist)
         if target.platform == "darwin"
         else (target.unit_path, target.dropin_path)
     )
-    try:
-        config_text: str | None = target.config_path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        config_text = None
+    config_text = read_config(target.config_path)
     env_agent = _read_plist(target.env_plist) if target.platform == "darwin" else None
     installed_env = env_agent.get("EnvironmentVariables", {}) if env_agent else {}
     return Situation(
@@ -106,20 +132,20 @@ def installer_situation(host: Host, target: Target) -> Situation:
     )
 
 
-def port_listeners(host: Host, port: int) -> tuple[tuple[Listener, ...], list[int]] | None:
-    """Who listens on `port` (and their pids); None when this host cannot tell."""
-    if host.platform == "darwin":
-        shown = host.run(["lsof", "-nP", f"-iTCP:{port}", "-sTCP:LISTEN", "-Fpcn"])
+def port_listeners(machine: Machine, port: int) -> tuple[tuple[Listener, ...], list[int]] | None:
+    """Who listens on `port` (and their pids); None when this machine cannot tell."""
+    if machine.platform == "darwin":
+        shown = machine.run(["lsof", "-nP", f"-iTCP:{port}", "-sTCP:LISTEN", "-Fpcn"])
         if shown.rc == 127:
             return None
         rows = parse_lsof(shown.stdout)
         return tuple(Listener(addr, f"pid {pid} ({cmd})") for addr, pid, cmd in rows), [
             pid for _, pid, _ in rows
         ]
-    sockets = listening_sockets(host.proc_root, port)
+    sockets = listening_sockets(machine.proc_root, port)
     if sockets is None:
         return None
-    owners = socket_owners(host.proc_root, {item.inode for item in sockets})
+    owners = socket_owners(machine.proc_root, {item.inode for item in sockets})
     listeners, pids = [], []
     for item in sockets:
         pid = owners.get(item.inode)
@@ -128,36 +154,36 @@ def port_listeners(host: Host, port: int) -> tuple[tuple[Listener, ...], list[in
         else:
             pids.append(pid)
             listeners.append(
-                Listener(item.address, f"pid {pid} ({process_name(host.proc_root, pid)})")
+                Listener(item.address, f"pid {pid} ({process_name(machine.proc_root, pid)})")
             )
     return tuple(listeners), pids
 
 
-def _from_environ(host: Host, pid: int) -> dict[str, str] | None:
+def _from_environ(machine: Machine, pid: int) -> dict[str, str] | None:
     try:
-        raw = (host.proc_root / str(pid) / "environ").read_bytes()
+        raw = (machine.proc_root / str(pid) / "environ").read_bytes()
     except OSError:
         return None
     pairs = (item.decode(errors="replace").partition("=") for item in raw.split(b"\0") if item)
     return {k: v for k, _, v in pairs if k.startswith("OLLAMA_")}
 
 
-def ollama_environment(host: Host, pids: list[int]) -> tuple[dict[str, str] | None, str]:
+def ollama_environment(machine: Machine, pids: list[int]) -> tuple[dict[str, str] | None, str]:
     """Ollama's OLLAMA_* variables and where they were read; None when nothing could be read."""
-    if host.platform == "darwin":
-        if host.which("launchctl") is None:
+    if machine.platform == "darwin":
+        if machine.which("launchctl") is None:
             return None, "launchctl is not available"
         env: dict[str, str] = {}
         for name in ENV_NAMES:
-            value = host.run(["launchctl", "getenv", name]).stdout.strip()
+            value = machine.run(["launchctl", "getenv", name]).stdout.strip()
             if value:
                 env[name] = value
         return env, "launchctl getenv; the app and brew services read it when they start"
     for pid in pids:
-        found = _from_environ(host, pid)
+        found = _from_environ(machine, pid)
         if found is not None:
             return found, f"/proc/{pid}/environ of the process on Ollama's port"
-    shown = host.run(
+    shown = machine.run(
         ["systemctl", "show", "ollama.service", "--property=LoadState", "--property=Environment"]
     )
     if shown.rc != 0 or "LoadState=loaded" not in shown.stdout:
@@ -168,25 +194,25 @@ def ollama_environment(host: Host, pids: list[int]) -> tuple[dict[str, str] | No
     return env, "systemctl show ollama.service"
 
 
-def brew_plist_env(host: Host) -> dict[str, str] | None:
+def brew_plist_env(machine: Machine) -> dict[str, str] | None:
     """OLLAMA_* variables in brew's ollama plist; None when there is no such plist."""
-    if host.platform != "darwin":
+    if machine.platform != "darwin":
         return None
-    agent = _read_plist(host.home / "Library" / "LaunchAgents" / f"{BREW_LABEL}.plist")
+    agent = _read_plist(machine.home / "Library" / "LaunchAgents" / f"{BREW_LABEL}.plist")
     if agent is None:
         return None
     env = agent.get("EnvironmentVariables") or {}
     return {str(k): str(v) for k, v in env.items() if str(k).startswith("OLLAMA_")}
 
 
-def installed_service(host: Host, target: Target) -> InstalledService | None:
+def installed_service(machine: Machine, target: Target) -> InstalledService | None:
     """The proxy service `lanes install` left, if any, and whether its program still exists."""
-    if host.platform == "darwin":
+    if machine.platform == "darwin":
         agent = _read_plist(target.proxy_plist)
         if agent is None:
             return None
         exe = str((agent.get("ProgramArguments") or ["?"])[0])
-        restart = f"launchctl kickstart -k gui/{host.uid}/{PROXY_LABEL}"
+        restart = f"launchctl kickstart -k gui/{machine.uid}/{PROXY_LABEL}"
         logs = str(target.log_dir / "proxy.log")
         return InstalledService(str(target.proxy_plist), exe, Path(exe).exists(), restart, logs)
     try:

@@ -26,6 +26,7 @@ __all__ = [
     "RunCommand",
     "Target",
     "WaitFor",
+    "WriteConfig",
     "WriteFile",
     "addresses",
     "ollama_env",
@@ -129,6 +130,11 @@ class WriteFile:
     path: Path
     content: bytes
     privileged: bool = False
+
+
+@dataclass(frozen=True)
+class WriteConfig(WriteFile):
+    """Write the proxy's config file (performed by `config_edit.write_config`, its one writer)."""
 
 
 @dataclass(frozen=True)

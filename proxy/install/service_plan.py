@@ -19,6 +19,7 @@ from proxy.install.service import (
     RunCommand,
     Target,
     WaitFor,
+    WriteConfig,
     WriteFile,
     addresses,
     ollama_env,
@@ -105,9 +106,9 @@ def _restart_label(situation: Situation) -> str | None:
     return None
 
 
-def _config_install(target: Target, options: InstallOptions, situation: Situation) -> WriteFile:
+def _config_install(target: Target, options: InstallOptions, situation: Situation) -> WriteConfig:
     text = install_config(situation.config_text or "", _config_values(options))
-    return WriteFile(target.config_path, text.encode())
+    return WriteConfig(target.config_path, text.encode())
 
 
 def _config_uninstall(target: Target, situation: Situation) -> list[Action]:
@@ -118,7 +119,7 @@ def _config_uninstall(target: Target, situation: Situation) -> list[Action]:
         return []
     if not restored:
         return [RemoveFile(target.config_path)]
-    return [WriteFile(target.config_path, restored.encode())]
+    return [WriteConfig(target.config_path, restored.encode())]
 
 
 def plan_install(target: Target, options: InstallOptions, situation: Situation) -> Plan:

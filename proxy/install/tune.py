@@ -1,4 +1,4 @@
-"""Pure parts of `lanes tune`: the sweep plan, the knee, KV memory, the table and the chart.
+"""Pure parts of `lanes tune`: the sweep plan, the knee, KV memory, and the text it prints.
 
 KV bytes per token come from `proxy.install.kv_cache`, shared with `lanes doctor`.
 """
@@ -6,8 +6,7 @@ KV bytes per token come from `proxy.install.kv_cache`, shared with `lanes doctor
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -16,10 +15,12 @@ __all__ = [
     "choose_knee",
     "format_bytes",
     "kv_memory_bytes",
+    "kv_report",
     "ollama_queued_from",
+    "parallel_advice",
     "render_chart",
+    "render_report",
     "render_table",
-    "set_toml_key",
     "sweep_plan",
 ]
 
@@ -146,30 +147,40 @@ def render_chart(steps: Sequence[StepResult], width: int = 40) -> str:
     )
 
 
-_TABLE = re.compile(r"^\s*\[([^\[\]]+)\]\s*(#.*)?$")
-
-
-def set_toml_key(text: str, table: str, key: str, value: int) -> str:
-    """`text` with `key = value` set in `[table]`, keeping everything else as written.
-
-    An integer value holds no `#`, so the part after `#` on the replaced line is its comment.
-    """
-    lines = text.splitlines()
-    start = next(
-        (i for i, ln in enumerate(lines) if (m := _TABLE.match(ln)) and m[1].strip() == table), None
+def parallel_advice(max_lanes: int) -> str:
+    """How to let Ollama run `max_lanes` requests at once, so its slots do not cap the sweep."""
+    return (
+        f"set OLLAMA_NUM_PARALLEL={max_lanes} for the sweep: `lanes install --lanes {max_lanes}`, "
+        f'or on Linux `systemctl edit ollama.service` (Environment="OLLAMA_NUM_PARALLEL='
+        f'{max_lanes}"), on macOS `launchctl setenv OLLAMA_NUM_PARALLEL {max_lanes}`; then '
+        "restart Ollama"
     )
-    if start is None:
-        prefix = lines + ([""] if lines and lines[-1].strip() else [])
-        return "\n".join([*prefix, f"[{table}]", f"{key} = {value}"]) + "\n"
-    end = next((i for i in range(start + 1, len(lines)) if _TABLE.match(lines[i])), len(lines))
-    pattern = re.compile(rf"^\s*{re.escape(key)}\s*=[^#]*(#.*)?$")
-    for i in range(start + 1, end):
-        if match := pattern.match(lines[i]):
-            # A trailing comment (such as `lanes install`'s marker) stays with the line.
-            lines[i] = f"{key} = {value}" + (f"  {match[1]}" if match[1] else "")
-            return "\n".join(lines) + "\n"
-    insert = end
-    while insert > start + 1 and not lines[insert - 1].strip():
-        insert -= 1
-    lines.insert(insert, f"{key} = {value}")
-    return "\n".join(lines) + "\n"
+
+
+def render_report(steps: Sequence[StepResult], knee: int, max_lanes: int) -> str:
+    """The sweep's table and chart, whether Ollama's own slots capped it, and the knee."""
+    parts = ["\n" + render_table(steps, knee) + "\n\n" + render_chart(steps) + "\n"]
+    queued = ollama_queued_from(steps)
+    if queued is not None:
+        ran = max((s.lanes for s in steps if s.lanes < queued), default=1)
+        parts.append(
+            f"Requests waited inside Ollama from {queued} at once: it ran at most {ran} "
+            f"together, so its slots cap the sweep; {parallel_advice(max_lanes)}."
+        )
+    best = max(steps, key=lambda s: s.tokens_per_s)
+    parts.append(
+        f"Recommended lanes: {knee} (best {best.tokens_per_s:.1f} tok/s at {best.lanes}; "
+        f"{knee} is the smallest count within 5% of it)."
+    )
+    return "\n".join(parts)
+
+
+def kv_report(num_ctx: int, bytes_per_token: int | None, lanes: Iterable[int]) -> list[str]:
+    """One line per lane count: the KV cache Ollama allocates; or why it is unknown."""
+    if not (bytes_per_token and num_ctx):
+        return ["KV cache size: unknown (Ollama reports no layer and head counts)."]
+    return [
+        f"KV cache at {n} lanes: {num_ctx} ctx × {n} × {bytes_per_token} B/token = "
+        f"{format_bytes(kv_memory_bytes(num_ctx, n, bytes_per_token))}."
+        for n in sorted(set(lanes))
+    ]

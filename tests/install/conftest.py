@@ -1,4 +1,4 @@
-"""Fake external commands (launchctl, systemctl, open, osascript, brew, ...) and test hosts."""
+"""Fake external commands, test machines, and small helpers for the live install tests."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import json
 import sys
 from pathlib import Path
 
+import aiohttp
 import pytest
 
-from proxy.install.machine import Host
+from proxy.install.machine import Machine
 
 FAKE_NAMES = ("launchctl", "systemctl", "open", "osascript", "brew", "pgrep", "lsof", "lanes")
 
@@ -69,15 +70,15 @@ class Fakes:
         self.log.write_text("")
         return [json.loads(line) for line in lines]
 
-    def host(self, platform: str, *, is_root: bool = True) -> Host:
-        """A host for `platform` with home and /etc in the tmp folder, only fakes on PATH."""
+    def machine(self, platform: str, *, is_root: bool = True) -> Machine:
+        """A machine for `platform` with home and /etc in the tmp folder, only fakes on PATH."""
         home = self.root / "home"
         config = (
             home / "Library" / "Application Support" / "ollama-lanes" / "config.toml"
             if platform == "darwin"
             else home / ".config" / "ollama-lanes" / "config.toml"
         )
-        return Host(
+        return Machine(
             platform=platform,
             home=home,
             uid=501,
@@ -92,3 +93,13 @@ class Fakes:
 @pytest.fixture(name="fakes")
 def _fakes(tmp_path: Path) -> Fakes:
     return Fakes(tmp_path)
+
+
+async def load(url: str, model: str) -> None:
+    """Load `model` on the simulator at `url` (an empty prompt only loads it)."""
+    body = {"model": model, "prompt": "", "keep_alive": "5m"}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url + "/api/generate", json=body) as resp,
+    ):
+        assert resp.status == 200

@@ -9,10 +9,10 @@ from proxy.install.doctor_facts import (
     DoctorFacts,
     InstalledService,
     Listener,
-    LoadedModel,
     OllamaProbe,
     ProxyProbe,
 )
+from proxy.ollama import LoadedModel
 
 GREEN = DoctorFacts(
     platform="linux",
@@ -25,11 +25,24 @@ GREEN = DoctorFacts(
 )
 
 
+def loaded(name: str, context_length: int, size_bytes: int) -> LoadedModel:
+    """A model as /api/ps lists it."""
+    return LoadedModel(
+        name=name,
+        context_length=context_length,
+        size_vram_bytes=size_bytes,
+        expires_at=None,
+        size_bytes=size_bytes,
+    )
+
+
 def by_check(findings: list[Finding]) -> dict[str, Finding]:
+    """The findings by check name."""
     return {f.check: f for f in findings}
 
 
 def failed(facts: DoctorFacts) -> dict[str, Finding]:
+    """The failed findings by check name."""
     return {f.check: f for f in diagnose(facts) if f.severity == "fail"}
 
 
@@ -170,10 +183,14 @@ class TestDiagnose:
             "llama.embedding_length": 4096,
         }
         models = (
-            LoadedModel("small:latest", 4096, 5 * 1024**3, info),
-            LoadedModel("huge:latest", 131072, 9 * 1024**3),
+            loaded("small:latest", 4096, 5 * 1024**3),
+            loaded("huge:latest", 131072, 9 * 1024**3),
         )
-        facts = replace(GREEN, ollama=replace(GREEN.ollama, models=models))
+        facts = replace(
+            GREEN,
+            ollama=replace(GREEN.ollama, models=models),
+            model_info={"small:latest": info},
+        )
         kv = [f for f in diagnose(facts) if f.check == "kv_memory"]
         assert kv[0].severity == "ok"
         assert "num_ctx 4096 × 2 lane(s) = 8192 tokens of KV cache ≈ 1.0 GiB" in kv[0].summary

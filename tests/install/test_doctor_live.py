@@ -24,10 +24,9 @@ import pytest
 
 from proxy import __version__
 from proxy.commands.doctor import doctor
-from proxy.install.checkup import wait_ready
-from proxy.install.machine import Host
+from proxy.install.machine import Machine
 from tests.fixtures_proxy import ProxyFactory
-from tests.fixtures_sim import SimulatorFactory, base_url
+from tests.fixtures_sim import base_url
 from tests.install.conftest import Fakes
 from tests.ports import reserved_port
 from tests.waiting import PATIENCE_S
@@ -122,16 +121,16 @@ def _sim_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         reader.join(timeout=10)
 
 
-@pytest.fixture(name="host")
-def _host(fakes: Fakes) -> Host:
-    """A Linux host reading the real /proc, with fake external commands only."""
-    return replace(fakes.host("linux"), proc_root=Path("/proc"))
+@pytest.fixture(name="machine")
+def _machine(fakes: Fakes) -> Machine:
+    """A Linux machine reading the real /proc, with fake external commands only."""
+    return replace(fakes.machine("linux"), proc_root=Path("/proc"))
 
 
-async def run_doctor(host: Host, ollama: str, proxy: str) -> tuple[int, str]:
+async def run_doctor(machine: Machine, ollama: str, proxy: str) -> tuple[int, str]:
     out = io.StringIO()
     args = argparse.Namespace(json=False, url=proxy, ollama=ollama)
-    status = await doctor(args, host, out)
+    status = await doctor(args, machine, out)
     return status, out.getvalue()
 
 
@@ -166,11 +165,11 @@ def _squatters(tmp_path: Path) -> Iterator[tuple[int, list[int]]]:
 
 class TestDoctorLive:
     async def test_matching_lanes_is_green(
-        self, sim_process: str, proxy: ProxyFactory, host: Host
+        self, sim_process: str, proxy: ProxyFactory, machine: Machine
     ) -> None:
         """Simulator with NUM_PARALLEL 2 behind a 2-lane proxy: all ok, exit 0."""
         prx = await proxy(upstream=sim_process, lanes=2)
-        status, out = await run_doctor(host, sim_process, base_url(prx))
+        status, out = await run_doctor(machine, sim_process, base_url(prx))
         assert status == 0, out
         assert "Ollama 0.33.0-sim answers" in out
         assert "OLLAMA_NUM_PARALLEL from /proc/" in out
@@ -178,91 +177,68 @@ class TestDoctorLive:
         assert "[ok  ] No port is claimed twice (checked " in out
         assert out.endswith("All good.\n")
 
-    async def test_json_output(self, sim_process: str, proxy: ProxyFactory, host: Host) -> None:
+    async def test_json_output(
+        self, sim_process: str, proxy: ProxyFactory, machine: Machine
+    ) -> None:
         """--json prints the same findings as data."""
         prx = await proxy(upstream=sim_process, lanes=2)
         out = io.StringIO()
         args = argparse.Namespace(json=True, url=base_url(prx), ollama=sim_process)
-        assert await doctor(args, host, out) == 0
+        assert await doctor(args, machine, out) == 0
         body = json.loads(out.getvalue())
         assert body["ok"] is True
         assert {f["check"] for f in body["findings"]} >= {"ollama", "num_parallel", "proxy"}
 
     async def test_token_protected_proxy(
-        self, sim_process: str, proxy: ProxyFactory, host: Host
+        self, sim_process: str, proxy: ProxyFactory, machine: Machine
     ) -> None:
         """With LANES_AUTH_TOKEN set, the doctor reads /stats of a token-protected proxy."""
         prx = await proxy(upstream=sim_process, lanes=2, auth_token="s3cret")
-        status, out = await run_doctor(host, sim_process, base_url(prx))
+        status, out = await run_doctor(machine, sim_process, base_url(prx))
         assert status == 1
         assert "HTTP 401" in out
-        with_token = replace(host, env={**host.env, "LANES_AUTH_TOKEN": "s3cret"})
+        with_token = replace(machine, env={**machine.env, "LANES_AUTH_TOKEN": "s3cret"})
         status, out = await run_doctor(with_token, sim_process, base_url(prx))
         assert status == 0, out
 
     async def test_mismatched_lanes(
-        self, sim_process: str, proxy: ProxyFactory, host: Host
+        self, sim_process: str, proxy: ProxyFactory, machine: Machine
     ) -> None:
         """A 3-lane proxy over NUM_PARALLEL 2 is reported with its fix; exit 1."""
         prx = await proxy(upstream=sim_process, lanes=3)
-        status, out = await run_doctor(host, sim_process, base_url(prx))
+        status, out = await run_doctor(machine, sim_process, base_url(prx))
         assert status == 1
         assert "[FAIL] Ollama serves 2 request(s) at once per model" in out
         assert "but the proxy sends up to 3 at once" in out
         assert "fix: Run `lanes install --lanes 3`" in out
 
-    async def test_simulator_down(self, proxy: ProxyFactory, host: Host) -> None:
+    async def test_simulator_down(self, proxy: ProxyFactory, machine: Machine) -> None:
         """Nothing on Ollama's address: reported as down; exit 1."""
         with reserved_port() as port:
             dead = f"http://127.0.0.1:{port}"
             prx = await proxy(upstream=dead, lanes=2)
-            status, out = await run_doctor(host, dead, base_url(prx))
+            status, out = await run_doctor(machine, dead, base_url(prx))
         assert status == 1
         assert f"[FAIL] Ollama does not answer at {dead}" in out
 
     async def test_ollama_address_is_the_proxy(
-        self, sim_process: str, proxy: ProxyFactory, host: Host
+        self, sim_process: str, proxy: ProxyFactory, machine: Machine
     ) -> None:
         """Pointing the doctor's Ollama at the proxy is recognised, not taken for Ollama."""
         prx = await proxy(upstream=sim_process, lanes=2)
-        status, out = await run_doctor(host, base_url(prx), base_url(prx))
+        status, out = await run_doctor(machine, base_url(prx), base_url(prx))
         assert status == 1
         assert "answers like the lanes proxy" in out
 
     async def test_port_conflict(
-        self, squatters: tuple[int, list[int]], proxy: ProxyFactory, host: Host
+        self, squatters: tuple[int, list[int]], proxy: ProxyFactory, machine: Machine
     ) -> None:
         """Two processes listening on Ollama's port (SO_REUSEPORT) are a conflict; exit 1."""
         port, pids = squatters
         ollama = f"http://127.0.0.1:{port}"
         prx = await proxy(upstream=ollama, lanes=2)
-        status, out = await run_doctor(host, ollama, base_url(prx))
+        status, out = await run_doctor(machine, ollama, base_url(prx))
         assert status == 1
         assert f"[FAIL] 2 servers listen on port {port}" in out
         for pid in pids:
             assert f"pid {pid} (python" in out
-
-
-class TestWaitReady:
-    async def test_ready(self, simulator: SimulatorFactory, proxy: ProxyFactory) -> None:
-        """Both answer and the proxy has the lanes asked for: nothing left to report."""
-        sim = await simulator(lanes=2)
-        prx = await proxy(upstream=base_url(sim), lanes=2)
-        assert await wait_ready(base_url(sim), base_url(prx), 2, timeout_s=10) == []
-
-    async def test_wrong_lanes_until_timeout(
-        self, simulator: SimulatorFactory, proxy: ProxyFactory
-    ) -> None:
-        """A proxy with other lanes is reported once the wait runs out."""
-        sim = await simulator(lanes=2)
-        prx = await proxy(upstream=base_url(sim), lanes=2)
-        problems = await wait_ready(base_url(sim), base_url(prx), 4, timeout_s=0.2)
-        assert problems == [f"the proxy at {base_url(prx)} has 2 lanes, not 4"]
-
-    async def test_nothing_answers(self) -> None:
-        """With nothing listening both are named after the timeout."""
-        with reserved_port() as port:
-            dead = f"http://127.0.0.1:{port}"
-            problems = await wait_ready(dead, dead, 2, timeout_s=0.2)
-        assert len(problems) == 2
-        assert problems[0].startswith(f"Ollama does not answer at {dead}")

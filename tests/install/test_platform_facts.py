@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from proxy.__main__ import build_parser
-from proxy.commands.doctor import default_urls, doctor
-from proxy.install.machine import Host, find_lanes_exe
+from proxy.commands.doctor import doctor
+from proxy.install.machine import Machine, find_lanes_exe
 from proxy.install.platform_facts import (
     brew_plist_env,
+    default_urls,
     detect_launch,
     installed_service,
     ollama_environment,
@@ -27,14 +27,16 @@ from tests.fixtures_sim import SimulatorFactory, base_url
 from tests.install.conftest import Fakes
 
 
-def agents(host: Host) -> Path:
-    folder = host.home / "Library" / "LaunchAgents"
+def agents(machine: Machine) -> Path:
+    folder = machine.home / "Library" / "LaunchAgents"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
-def target(host: Host) -> Target:
-    return Target(host.platform, host.home, host.uid, Path("/x/lanes"), host.config_path)
+def target(machine: Machine) -> Target:
+    return Target(
+        machine.platform, machine.home, machine.uid, Path("/x/lanes"), machine.config_path
+    )
 
 
 class TestDetectLaunch:
@@ -42,21 +44,21 @@ class TestDetectLaunch:
         """A LaunchAgent running `ollama serve` is found by its label."""
         fakes.answer("pgrep", rc=1)
         fakes.answer("brew", rc=1)
-        host = fakes.host("darwin")
+        machine = fakes.machine("darwin")
         agent = {"Label": "local.ollama", "ProgramArguments": ["/opt/bin/ollama", "serve"]}
-        (agents(host) / "local.ollama.plist").write_bytes(plistlib.dumps(agent))
-        (agents(host) / "other.plist").write_bytes(plistlib.dumps({"Label": "other"}))
-        assert detect_launch(host) == ("agent", "local.ollama")
+        (agents(machine) / "local.ollama.plist").write_bytes(plistlib.dumps(agent))
+        (agents(machine) / "other.plist").write_bytes(plistlib.dumps({"Label": "other"}))
+        assert detect_launch(machine) == ("agent", "local.ollama")
 
     def test_nothing_running(self, fakes: Fakes) -> None:
         """No app, no brew service, no agent: "none"."""
         fakes.answer("pgrep", rc=1)
-        assert detect_launch(fakes.host("darwin")) == ("none", None)
+        assert detect_launch(fakes.machine("darwin")) == ("none", None)
 
     def test_linux_without_ollama_unit(self, fakes: Fakes) -> None:
         """systemd reporting the unit not found means Ollama is started some other way."""
         fakes.answer("systemctl", stdout="LoadState=not-found\n")
-        assert detect_launch(fakes.host("linux")) == ("none", None)
+        assert detect_launch(fakes.machine("linux")) == ("none", None)
 
 
 class TestEnvironment:
@@ -67,13 +69,13 @@ class TestEnvironment:
             "show",
             stdout='LoadState=loaded\nEnvironment=PATH=/bin OLLAMA_NUM_PARALLEL=3 "OLLAMA_X=a b"\n',
         )
-        env, source = ollama_environment(fakes.host("linux"), [])
+        env, source = ollama_environment(fakes.machine("linux"), [])
         assert env == {"OLLAMA_NUM_PARALLEL": "3", "OLLAMA_X": "a b"}
         assert source == "systemctl show ollama.service"
 
     def test_nothing_readable(self, fakes: Fakes) -> None:
         """No process and no unit: unknown, with the reason."""
-        env, source = ollama_environment(fakes.host("linux"), [])
+        env, source = ollama_environment(fakes.machine("linux"), [])
         assert env is None
         assert "no ollama.service" in source
 
@@ -92,8 +94,8 @@ class TestEnvironment:
         try:
             assert child.stdout is not None
             assert child.stdout.readline() == "ready\n"
-            host = replace(fakes.host("linux"), proc_root=Path("/proc"))
-            env, source = ollama_environment(host, [child.pid])
+            machine = replace(fakes.machine("linux"), proc_root=Path("/proc"))
+            env, source = ollama_environment(machine, [child.pid])
         finally:
             child.kill()
             child.wait()
@@ -105,7 +107,7 @@ class TestEnvironment:
     def test_launchctl_getenv_on_macos(self, fakes: Fakes) -> None:
         """On macOS the values come from launchd's user environment."""
         fakes.answer("launchctl", "getenv", "OLLAMA_NUM_PARALLEL", stdout="4\n")
-        env, source = ollama_environment(fakes.host("darwin"), [])
+        env, source = ollama_environment(fakes.machine("darwin"), [])
         assert env == {"OLLAMA_NUM_PARALLEL": "4"}
         assert source.startswith("launchctl getenv")
 
@@ -113,86 +115,82 @@ class TestEnvironment:
 class TestFiles:
     def test_brew_plist_env(self, fakes: Fakes) -> None:
         """OLLAMA_* entries in brew's plist are what the trap would drop."""
-        host = fakes.host("darwin")
-        assert brew_plist_env(host) is None
+        machine = fakes.machine("darwin")
+        assert brew_plist_env(machine) is None
         plist = {
             "Label": "homebrew.mxcl.ollama",
             "EnvironmentVariables": {"OLLAMA_NUM_PARALLEL": "4", "PATH": "/usr/bin"},
         }
-        (agents(host) / "homebrew.mxcl.ollama.plist").write_bytes(plistlib.dumps(plist))
-        assert brew_plist_env(host) == {"OLLAMA_NUM_PARALLEL": "4"}
+        (agents(machine) / "homebrew.mxcl.ollama.plist").write_bytes(plistlib.dumps(plist))
+        assert brew_plist_env(machine) == {"OLLAMA_NUM_PARALLEL": "4"}
 
     def test_installed_agent(self, fakes: Fakes) -> None:
         """The installed proxy agent's program and restart command are read back."""
-        host = fakes.host("darwin")
+        machine = fakes.machine("darwin")
         agent = {"Label": "com.ollama-lanes.proxy", "ProgramArguments": [sys.executable, "serve"]}
-        (agents(host) / "com.ollama-lanes.proxy.plist").write_bytes(plistlib.dumps(agent))
-        service = installed_service(host, target(host))
+        (agents(machine) / "com.ollama-lanes.proxy.plist").write_bytes(plistlib.dumps(agent))
+        service = installed_service(machine, target(machine))
         assert service is not None
         assert (service.exe, service.exe_exists) == (sys.executable, True)
         assert service.restart == "launchctl kickstart -k gui/501/com.ollama-lanes.proxy"
 
     def test_installed_unit(self, fakes: Fakes) -> None:
         """The installed unit's program is read back, quoted or not."""
-        host = fakes.host("linux")
-        where = target(host).unit_path
+        machine = fakes.machine("linux")
+        where = target(machine).unit_path
         where.parent.mkdir(parents=True)
         where.write_text('[Service]\nExecStart="/no such/lanes" serve\n')
-        service = installed_service(host, target(host))
+        service = installed_service(machine, target(machine))
         assert service is not None
         assert (service.exe, service.exe_exists) == ("/no such/lanes", False)
 
 
-def test_default_urls_follow_the_config(fakes: Fakes) -> None:
-    """After a takeover install the doctor looks for the proxy on 11434, Ollama on 11436."""
-    host = fakes.host("linux")
-    assert default_urls(host) == ("http://127.0.0.1:11435", "http://127.0.0.1:11434")
-    host.config_path.parent.mkdir(parents=True)
-    host.config_path.write_text(
-        '[serve]\nlisten = "0.0.0.0:11434"\nupstream = "http://127.0.0.1:11436/"\n'
-    )
-    assert default_urls(host) == ("http://127.0.0.1:11434", "http://127.0.0.1:11436")
+class TestDefaultUrls:
+    def test_default_urls_follow_the_config(self, fakes: Fakes) -> None:
+        """After a takeover install the doctor looks for the proxy on 11434, Ollama on 11436."""
+        machine = fakes.machine("linux")
+        assert default_urls(machine) == ("http://127.0.0.1:11435", "http://127.0.0.1:11434")
+        machine.config_path.parent.mkdir(parents=True)
+        machine.config_path.write_text(
+            '[serve]\nlisten = "0.0.0.0:11434"\nupstream = "http://127.0.0.1:11436/"\n'
+        )
+        assert default_urls(machine) == ("http://127.0.0.1:11434", "http://127.0.0.1:11436")
 
 
-async def test_doctor_on_macos_with_the_brew_trap(
-    fakes: Fakes, simulator: SimulatorFactory, proxy: ProxyFactory
-) -> None:
-    """On a (patched) Mac: env from launchctl, listeners from lsof, and the brew trap."""
-    sim = await simulator(lanes=2)
-    prx = await proxy(upstream=base_url(sim), lanes=2)
-    port = sim.port
-    fakes.answer("launchctl", "getenv", "OLLAMA_NUM_PARALLEL", stdout="2\n")
-    fakes.answer("lsof", stdout=f"p812\ncollama\nf5\nn127.0.0.1:{port}\n")
-    host = fakes.host("darwin")
-    plist = {"Label": "homebrew.mxcl.ollama", "EnvironmentVariables": {"OLLAMA_HOST": "x"}}
-    (agents(host) / "homebrew.mxcl.ollama.plist").write_bytes(plistlib.dumps(plist))
-    out = io.StringIO()
-    args = argparse.Namespace(json=False, url=base_url(prx), ollama=base_url(sim))
-    assert await doctor(args, host, out) == 1
-    text = out.getvalue()
-    assert "OLLAMA_NUM_PARALLEL from launchctl getenv" in text
-    assert f"No port is claimed twice (checked {port})" in text
-    assert "[FAIL] The brew services plist sets OLLAMA_HOST" in text
-    assert text.endswith("1 problem(s) need fixing.\n")
-    assert ["lsof", "-nP", f"-iTCP:{port}", "-sTCP:LISTEN", "-Fpcn"] in fakes.calls()
+class TestDoctorOnMacos:
+    async def test_doctor_on_macos_with_the_brew_trap(
+        self, fakes: Fakes, simulator: SimulatorFactory, proxy: ProxyFactory
+    ) -> None:
+        """On a (patched) Mac: env from launchctl, listeners from lsof, and the brew trap."""
+        sim = await simulator(lanes=2)
+        prx = await proxy(upstream=base_url(sim), lanes=2)
+        port = sim.port
+        fakes.answer("launchctl", "getenv", "OLLAMA_NUM_PARALLEL", stdout="2\n")
+        fakes.answer("lsof", stdout=f"p812\ncollama\nf5\nn127.0.0.1:{port}\n")
+        machine = fakes.machine("darwin")
+        plist = {"Label": "homebrew.mxcl.ollama", "EnvironmentVariables": {"OLLAMA_HOST": "x"}}
+        (agents(machine) / "homebrew.mxcl.ollama.plist").write_bytes(plistlib.dumps(plist))
+        out = io.StringIO()
+        args = argparse.Namespace(json=False, url=base_url(prx), ollama=base_url(sim))
+        assert await doctor(args, machine, out) == 1
+        text = out.getvalue()
+        assert "OLLAMA_NUM_PARALLEL from launchctl getenv" in text
+        assert f"No port is claimed twice (checked {port})" in text
+        assert "[FAIL] The brew services plist sets OLLAMA_HOST" in text
+        assert text.endswith("1 problem(s) need fixing.\n")
+        assert ["lsof", "-nP", f"-iTCP:{port}", "-sTCP:LISTEN", "-Fpcn"] in fakes.calls()
 
 
-def test_find_lanes_exe_prefers_the_running_script(fakes: Fakes, tmp_path: Path) -> None:
-    """The `lanes` being run wins; without one, an executable `lanes` is still found."""
-    script = tmp_path / "venv" / "lanes"
-    script.parent.mkdir()
-    script.write_text("#!/bin/sh\n")
-    script.chmod(0o755)
-    host = fakes.host("linux")
-    assert find_lanes_exe(host, argv0=str(script)) == script
-    found = find_lanes_exe(host, argv0="/usr/lib/python3/pytest")
-    assert found is not None
-    assert found.is_absolute()
-    assert found.name == "lanes"
-
-
-def test_lanes_command_has_the_subcommands() -> None:
-    """`lanes install`, `lanes uninstall` and `lanes doctor` are registered on the real parser."""
-    parser = build_parser()
-    for argv in (["install", "--dry-run"], ["uninstall"], ["doctor", "--json"]):
-        assert callable(parser.parse_args(argv).func)
+class TestFindLanesExe:
+    def test_find_lanes_exe_prefers_the_running_script(self, fakes: Fakes, tmp_path: Path) -> None:
+        """The `lanes` being run wins; without one, an executable `lanes` is still found."""
+        script = tmp_path / "venv" / "lanes"
+        script.parent.mkdir()
+        script.write_text("#!/bin/sh\n")
+        script.chmod(0o755)
+        machine = fakes.machine("linux")
+        assert find_lanes_exe(machine, argv0=str(script)) == script
+        found = find_lanes_exe(machine, argv0="/usr/lib/python3/pytest")
+        assert found is not None
+        assert found.is_absolute()
+        assert found.name == "lanes"

@@ -67,7 +67,8 @@ class TestLiveSockets:
         assert listening_sockets(tmp_path, 11434) is None
 
 
-def test_parse_lsof() -> None:
-    """`lsof -F pcn` output gives (address, pid, command) per listening socket."""
-    text = "p812\ncollama\nf5\nn127.0.0.1:11434\np990\ncPython\nf7\nn*:11434\n"
-    assert parse_lsof(text) == [("127.0.0.1:11434", 812, "ollama"), ("*:11434", 990, "Python")]
+class TestParseLsof:
+    def test_address_pid_and_command(self) -> None:
+        """`lsof -F pcn` output gives (address, pid, command) per listening socket."""
+        text = "p812\ncollama\nf5\nn127.0.0.1:11434\np990\ncPython\nf7\nn*:11434\n"
+        assert parse_lsof(text) == [("127.0.0.1:11434", 812, "ollama"), ("*:11434", 990, "Python")]

@@ -13,7 +13,8 @@ import pytest
 import structlog
 
 from miner.__main__ import main
-from miner.settings import MinerSettings, SettingsError, load_settings
+from miner.settings import MinerSettings
+from proxy.config import SettingsError, load_settings
 from tests.fixtures_sim import SimulatorFactory, base_url
 from tests.miner.helpers import CORPUS, DATA
 
@@ -82,7 +83,8 @@ class TestSettings:
         config.write_text('[miner]\nworkers = 3\nmodel = "file"\nnum_ctx = 4096\n', "utf-8")
         monkeypatch.setenv("MINER_MODEL", "env")
         monkeypatch.setenv("MINER_NUM_CTX", "16384")
-        settings = load_settings({"num_ctx": "2048", "url": None}, config_file=config)
+        overrides = {"num_ctx": "2048", "url": None}
+        settings = load_settings(MinerSettings, overrides, config_file=config)
         assert (settings.workers, settings.model, settings.num_ctx) == (3, "env", 2048)
         assert settings.url == "http://127.0.0.1:11435"
 
@@ -97,16 +99,16 @@ class TestSettings:
     def test_bad_config_file(self, tmp_path: Path) -> None:
         """A missing or broken config file is a SettingsError."""
         with pytest.raises(SettingsError, match="does not exist"):
-            load_settings({}, config_file=tmp_path / "missing.toml")
+            load_settings(MinerSettings, {}, config_file=tmp_path / "missing.toml")
         bad = tmp_path / "bad.toml"
         bad.write_text("[miner\n", "utf-8")
         with pytest.raises(SettingsError, match="config file"):
-            load_settings({}, config_file=bad)
+            load_settings(MinerSettings, {}, config_file=bad)
 
     def test_budget_order_checked(self) -> None:
         """segment_min_tokens above segment_max_tokens is rejected."""
         with pytest.raises(SettingsError, match="segment_min_tokens"):
-            load_settings({"segment_min_tokens": 900, "segment_max_tokens": 500})
+            load_settings(MinerSettings, {"segment_min_tokens": 900, "segment_max_tokens": 500})
 
 
 class TestCommands:

@@ -1,8 +1,6 @@
-"""The pure parts of `lanes tune`: sweep plan, knee, Ollama-queue detection, TOML edit, text."""
+"""The pure parts of `lanes tune`: sweep plan, knee, Ollama-queue detection, and its text."""
 
 from __future__ import annotations
-
-import tomllib
 
 import pytest
 
@@ -11,10 +9,11 @@ from proxy.install.tune import (
     choose_knee,
     format_bytes,
     kv_memory_bytes,
+    kv_report,
     ollama_queued_from,
     render_chart,
+    render_report,
     render_table,
-    set_toml_key,
     sweep_plan,
 )
 
@@ -77,33 +76,6 @@ class TestOllamaQueue:
         assert ollama_queued_from([step(1, 10, 0.002), step(2, 20, 0.003)]) is None
 
 
-class TestSetTomlKey:
-    def test_empty_file_gets_the_table(self) -> None:
-        """No file yet: a [serve] table with the key."""
-        assert tomllib.loads(set_toml_key("", "serve", "lanes", 3)) == {"serve": {"lanes": 3}}
-
-    def test_existing_key_is_replaced_in_place(self) -> None:
-        """Other keys, tables and comments stay as written."""
-        text = '# mine\n[serve]\nlisten = "127.0.0.1:11435"\nlanes = 8\n\n[miner]\nworkers = 4\n'
-        new = set_toml_key(text, "serve", "lanes", 3)
-        assert new == text.replace("lanes = 8", "lanes = 3")
-
-    def test_missing_key_is_added_to_the_table(self) -> None:
-        """The key goes at the end of [serve], before the blank line and the next table."""
-        new = set_toml_key('[serve]\nlisten = "x"\n\n[miner]\nworkers = 4\n', "serve", "lanes", 2)
-        assert tomllib.loads(new) == {"serve": {"listen": "x", "lanes": 2}, "miner": {"workers": 4}}
-
-    def test_missing_table_is_appended(self) -> None:
-        """Other tables are left alone and [serve] follows them."""
-        new = set_toml_key("[miner]\nworkers = 4\n", "serve", "lanes", 5)
-        assert tomllib.loads(new) == {"miner": {"workers": 4}, "serve": {"lanes": 5}}
-
-    def test_trailing_comment_is_kept(self) -> None:
-        """`lanes install` marks its lines with a comment; the mark stays on the new value."""
-        new = set_toml_key("[serve]\nlanes = 4  # lanes install\n", "serve", "lanes", 3)
-        assert new == "[serve]\nlanes = 3  # lanes install\n"
-
-
 class TestText:
     def test_table_marks_the_knee(self) -> None:
         """One row per step; the knee's row says so."""
@@ -123,3 +95,34 @@ class TestText:
         assert size == 8192 * 4 * 57344
         assert format_bytes(size) == "1.8 GiB"
         assert format_bytes(512) == "512 B"
+
+    def test_kv_report_one_line_per_lane_count(self) -> None:
+        """Each lane count gets its KV size once, smallest first."""
+        lines = kv_report(8192, 57344, (4, 2, 4))
+        assert lines == [
+            "KV cache at 2 lanes: 8192 ctx × 2 × 57344 B/token = 896.0 MiB.",
+            "KV cache at 4 lanes: 8192 ctx × 4 × 57344 B/token = 1.8 GiB.",
+        ]
+
+    def test_kv_report_without_layer_counts(self) -> None:
+        """Without bytes per token (or a context size) the size is unknown, and says why."""
+        unknown = ["KV cache size: unknown (Ollama reports no layer and head counts)."]
+        assert unknown == kv_report(8192, None, (2,))
+        assert unknown == kv_report(0, 57344, (2,))
+
+
+class TestReport:
+    def test_recommends_the_knee_and_names_the_best(self) -> None:
+        """The last line names the knee, the best throughput and where it was reached."""
+        report = render_report([step(1, 40), step(2, 80), step(4, 82)], knee=2, max_lanes=4)
+        assert report.splitlines()[-1] == (
+            "Recommended lanes: 2 (best 82.0 tok/s at 4; 2 is the smallest count within 5% of it)."
+        )
+        assert "<- knee" in report
+
+    def test_says_when_ollama_capped_the_sweep(self) -> None:
+        """Slot waits inside Ollama from some step on are reported with how to lift the cap."""
+        steps = [step(1, 40), step(2, 80), step(3, 80, wait_s=1.0)]
+        report = render_report(steps, knee=2, max_lanes=3)
+        assert "Requests waited inside Ollama from 3 at once: it ran at most 2 together" in report
+        assert "set OLLAMA_NUM_PARALLEL=3 for the sweep" in report
