@@ -11,6 +11,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_smoke_run_writes_the_table_and_affinity_cuts_swaps(tmp_path: Path) -> None:
+    """The affinity scenario's smoke run writes its table, and affinity cuts the swaps."""
     out = tmp_path / "affinity.md"
     done = subprocess.run(
         [sys.executable, "-m", "bench.affinity", "--smoke", "--out", str(out)],

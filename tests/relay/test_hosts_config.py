@@ -41,11 +41,13 @@ keep_alive = "1h"
 
 class TestSettings:
     def test_one_upstream_is_the_simple_case(self) -> None:
+        """Without `upstreams`, --upstream and --lanes make one host called `default`."""
         settings = ProxySettings(upstream="http://127.0.0.1:9/", lanes=3)
         (spec,) = settings.upstream_specs()
         assert (spec.name, spec.url, spec.lanes) == ("default", "http://127.0.0.1:9", 3)
 
     def test_toml_tables(self, tmp_path: Path) -> None:
+        """`[[serve.upstreams]]` tables and `[serve.pin]` load from the config file."""
         path = tmp_path / "config.toml"
         path.write_text(CONFIG, encoding="utf-8")
         settings = load_settings(ProxySettings, config_file=path)
@@ -59,6 +61,7 @@ class TestSettings:
         assert settings.affinity_wait_s == 8
 
     def test_env_json(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+        """LANES_UPSTREAMS and LANES_PIN take JSON from the environment."""
         hosts = [{"name": "a", "url": "http://127.0.0.1:1"}, {"name": "b", "url": "http://h:2"}]
         monkeypatch.setenv("LANES_UPSTREAMS", json.dumps(hosts))
         monkeypatch.setenv("LANES_PIN", json.dumps({"qwen2.5:7b": {"num_ctx": 4096}}))
@@ -69,11 +72,13 @@ class TestSettings:
         assert settings.pin["qwen2.5:7b"].num_ctx == 4096
 
     def test_names_are_unique(self) -> None:
+        """Two upstreams with one name are an invalid setting."""
         same = [{"name": "a", "url": "http://x:1"}, {"name": "a", "url": "http://y:1"}]
         with pytest.raises(SettingsError, match="upstream name used twice: a"):
             load_settings(ProxySettings, {"upstreams": same})
 
     def test_bad_entries_name_the_field(self) -> None:
+        """A bad upstream entry is one error line naming its field."""
         with pytest.raises(SettingsError, match="upstreams"):
             load_settings(ProxySettings, {"upstreams": [{"name": "a", "url": "ftp://x"}]})
         with pytest.raises(SettingsError, match="upstreams"):
@@ -82,6 +87,7 @@ class TestSettings:
             )
 
     def test_serve_flags_take_json(self, tmp_path: Path) -> None:
+        """`lanes serve --upstreams` and `--pin` take JSON on the command line."""
         parser = argparse.ArgumentParser()
         serve.register(parser.add_subparsers())
         args = parser.parse_args(
@@ -107,6 +113,7 @@ class TestSettings:
 
 class TestAutoLanes:
     def test_auto_reads_num_parallel_for_a_local_host_only(self) -> None:
+        """`lanes = "auto"` trusts OLLAMA_NUM_PARALLEL for a loopback host only; else 1."""
         local = UpstreamSpec(name="a", url="http://localhost:11434", lanes="auto")
         remote = UpstreamSpec(name="b", url="http://10.1.1.1:11434", lanes="auto")
         env = {"OLLAMA_NUM_PARALLEL": "4"}
@@ -115,6 +122,7 @@ class TestAutoLanes:
         assert resolve_lanes(UpstreamSpec(name="c", url="http://h:1", lanes=6), env) == 6
 
     def test_model_key(self) -> None:
+        """Model names get Ollama's `:latest` tag when they have none."""
         assert [model_key(n) for n in ("llama3.2", "a/b:7b", "x/y", " ")] == [
             "llama3.2:latest",
             "a/b:7b",
@@ -125,6 +133,7 @@ class TestAutoLanes:
 
 class TestMerge:
     def test_tags_union_first_host_wins(self) -> None:
+        """Merged /api/tags is the union by name; the first host's entry wins."""
         one = {"models": [{"name": "a:latest", "size": 1}, {"name": "b:latest", "size": 2}]}
         two = {"models": [{"name": "b:latest", "size": 9}, {"name": "c:latest"}, "junk"]}
         merged = merge("/api/tags", [one, two, {"oops": 1}])
@@ -135,17 +144,20 @@ class TestMerge:
         ]
 
     def test_ps_sorted_by_expiry_newest_first(self) -> None:
+        """Merged /api/ps keeps Ollama's order: newest expires_at first."""
         one = {"models": [{"name": "a", "expires_at": "2026-01-01T00:00:00Z"}]}
         two = {"models": [{"name": "b", "expires_at": "2026-02-01T00:00:00Z"}]}
         assert [m["name"] for m in merge("/api/ps", [one, two])["models"]] == ["b", "a"]
 
     def test_v1_models_keep_the_openai_shape(self) -> None:
+        """Merged /v1/models keeps OpenAI's list envelope."""
         docs = [{"object": "list", "data": [{"id": "a"}]}, {"data": [{"id": "a"}, {"id": "b"}]}]
         assert merge("/v1/models", docs) == {"object": "list", "data": [{"id": "a"}, {"id": "b"}]}
 
 
 class TestPinBody:
     def test_sets_num_ctx_and_keep_alive(self) -> None:
+        """A pin sets options.num_ctx and keep_alive, keeping the other options."""
         body = b'{"model":"m","prompt":"hi","options":{"num_ctx":2048,"temperature":0}}'
         out = pin_body("/api/generate", json.loads(body), PinSpec(num_ctx=8192, keep_alive="1h"))
         assert out is not None
@@ -154,6 +166,7 @@ class TestPinBody:
         assert doc["keep_alive"] == "1h"
 
     def test_adds_options_when_missing_and_leaves_matching_bodies_alone(self) -> None:
+        """A pin adds options when there are none; a body already pinned is left as it is."""
         pin = PinSpec(num_ctx=4096)
         out = pin_body("/api/chat", {"model": "m", "messages": []}, pin)
         assert out is not None
@@ -161,5 +174,6 @@ class TestPinBody:
         assert pin_body("/api/chat", {"model": "m", "options": {"num_ctx": 4096}}, pin) is None
 
     def test_v1_bodies_are_not_touched(self) -> None:
+        """/v1 bodies carry no options, so pins never touch them."""
         body = b'{"model":"m","messages":[]}'
         assert pin_body("/v1/chat/completions", json.loads(body), PinSpec(num_ctx=4096)) is None

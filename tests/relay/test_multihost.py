@@ -54,6 +54,7 @@ class TestLanesPerHost:
     async def test_each_host_keeps_to_its_lanes_and_all_lanes_fill(
         self, simulator: SimulatorFactory, proxy: ProxyFactory
     ) -> None:
+        """Each host gets at most its lanes, and under load every lane of every host fills."""
         x, y = await simulator(lanes=8), await simulator(lanes=8)
         prx = await proxy(
             base_url(x), upstreams=[_spec("x", x, 2), _spec("y", y, 3)], **FAST_CHECKS
@@ -83,6 +84,7 @@ class TestLanesPerHost:
         assert 'lanes_host_loaded_model{model="llama3.2:latest",upstream="x"} 1.0' in metrics
 
     async def test_warm_first(self, simulator: SimulatorFactory, proxy: ProxyFactory) -> None:
+        """A host with the model loaded gets its requests while it has a free lane."""
         x, y = await simulator(lanes=4), await simulator(lanes=4)
         async with aiohttp.ClientSession() as s:
             async with s.post(base_url(y) + "/api/generate", json={"model": B}) as resp:
@@ -116,6 +118,7 @@ class TestLanesPerHost:
     async def test_never_a_host_without_the_model_while_another_has_it(
         self, simulator: SimulatorFactory, proxy: ProxyFactory
     ) -> None:
+        """A model installed on one host only never goes to a host that lacks it."""
         x, y = await simulator(models=[A], lanes=4), await simulator(models=[B], lanes=4)
         prx = await proxy(
             base_url(x), upstreams=[_spec("x", x, 1), _spec("y", y, 3)], **FAST_CHECKS
@@ -138,6 +141,7 @@ class TestFailover:
     async def test_a_stopped_host_is_routed_around_and_rejoins(
         self, aiohttp_server: AiohttpServer, simulator: SimulatorFactory, proxy: ProxyFactory
     ) -> None:
+        """A host that stops is taken out of placement, and rejoins once it answers again."""
         with reserved_port() as port:
             await self._stop_and_rejoin(aiohttp_server, simulator, proxy, port)
 
@@ -207,6 +211,7 @@ class TestAffinity:
     async def test_two_models_on_a_host_that_holds_one(
         self, simulator: SimulatorFactory, proxy: ProxyFactory
     ) -> None:
+        """With affinity, two models on a one-model host swap about once per batch."""
         direct = await simulator(lanes=2, max_loaded_models=1)
         await _interleaved(base_url(direct), 30)
         assert _swaps(await sim_stats(direct)) >= 25  # about one swap per request
@@ -221,6 +226,7 @@ class TestAffinity:
     async def test_off_means_one_swap_per_request(
         self, simulator: SimulatorFactory, proxy: ProxyFactory
     ) -> None:
+        """With affinity off, interleaved models swap on every request."""
         sim = await simulator(lanes=2, max_loaded_models=1)
         spec = _spec("solo", sim, 2, max_loaded_models=1)
         prx = await proxy(base_url(sim), upstreams=[spec], affinity_wait_s=0.0)
@@ -232,6 +238,7 @@ class TestPinning:
     async def test_pinned_num_ctx_removes_the_reloads(
         self, simulator: SimulatorFactory, proxy: ProxyFactory
     ) -> None:
+        """Pinning num_ctx for a model stops the reloads mixed clients cause."""
         contexts: list[dict[str, Any]] = [{"num_ctx": 2048}, {"num_ctx": 8192}, {}] * 4
 
         async def mixed(url: str) -> None:
@@ -257,6 +264,7 @@ class TestMergedViews:
     async def test_tags_ps_and_v1_models_are_the_union(
         self, simulator: SimulatorFactory, proxy: ProxyFactory
     ) -> None:
+        """With several hosts, the model lists are merged from every healthy host."""
         x = await simulator(models=[A, B])
         y = await simulator(models=[B, "all-minilm"])
         prx = await proxy(base_url(x), upstreams=[_spec("x", x, 1), _spec("y", y, 1)])
@@ -277,6 +285,7 @@ class TestMergedViews:
     async def test_views_skip_a_host_that_is_down_and_fail_when_all_are(
         self, simulator: SimulatorFactory, proxy: ProxyFactory
     ) -> None:
+        """Merged lists leave out a host that is down, and answer 502 when none answers."""
         x = await simulator(models=[A])
         y = await simulator(models=[B])
         specs = [_spec("x", x, 1), _spec("y", y, 1)]
@@ -297,6 +306,7 @@ class TestMergedViews:
     async def test_management_routes_need_the_upstream_header(
         self, simulator: SimulatorFactory, proxy: ProxyFactory
     ) -> None:
+        """Pull, delete and the other management routes need X-Lanes-Upstream with several hosts."""
         x, y = await simulator(models=[A]), await simulator(models=[B])
         prx = await proxy(base_url(x), upstreams=[_spec("x", x, 1), _spec("y", y, 1)])
         url, pull = base_url(prx), {"model": B, "stream": False}
@@ -320,6 +330,7 @@ class TestMergedViews:
     async def test_one_upstream_needs_no_header(
         self, simulator: SimulatorFactory, proxy: ProxyFactory
     ) -> None:
+        """With one host, management routes go there without a header."""
         sim = await simulator(models=[A])
         prx = await proxy(base_url(sim))
         async with (
