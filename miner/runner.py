@@ -6,6 +6,7 @@ import asyncio
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -88,13 +89,21 @@ async def run_miner(
         await asyncio.to_thread(store.close)
 
 
-async def _run(
-    store: Store,
-    settings: MinerSettings,
-    inputs: Sequence[Path],
-    requeue_failed: bool,
-    progress_stream: TextIO | None,
-) -> RunSummary:
+@dataclass(frozen=True)
+class _Plan:
+    """What a run will mine, and what it found already done or failed."""
+
+    jobs: list[Segment]
+    skipped: int
+    earlier_failed: int
+    input_errors: list[str]
+    warnings: list[str]
+
+
+async def _plan(
+    store: Store, settings: MinerSettings, inputs: Sequence[Path], requeue_failed: bool
+) -> _Plan:
+    """Register the inputs and list the pending segments (in a thread: SQLite blocks)."""
     budget = Budget(settings.segment_min_tokens, settings.segment_max_tokens)
     sources: list[str] | None = None
     errors: list[str] = []
@@ -104,16 +113,36 @@ async def _run(
         await asyncio.to_thread(store.requeue_failed)
     jobs: list[Segment] = await asyncio.to_thread(store.segments, sources, ["pending"])
     counts = await asyncio.to_thread(store.count, sources)
-    skipped = sum(counts.get(s, 0) for s in DONE_STATUSES)
-    earlier_failed = counts.get("failed", 0)
-    if not jobs:
+    warnings: list[str] = []
+    if jobs:
+        largest = max(jobs, key=lambda s: len(s.text))
+        warnings = fit_warnings(largest, num_ctx=settings.num_ctx, num_predict=settings.num_predict)
+        for text in warnings:
+            log.warning("context_too_small", detail=text)
+    return _Plan(
+        jobs,
+        skipped=sum(counts.get(s, 0) for s in DONE_STATUSES),
+        earlier_failed=counts.get("failed", 0),
+        input_errors=errors,
+        warnings=warnings,
+    )
+
+
+async def _run(
+    store: Store,
+    settings: MinerSettings,
+    inputs: Sequence[Path],
+    requeue_failed: bool,
+    progress_stream: TextIO | None,
+) -> RunSummary:
+    plan = await _plan(store, settings, inputs, requeue_failed)
+    if not plan.jobs:
         return RunSummary(
-            segments=0, skipped=skipped, earlier_failed=earlier_failed, input_errors=errors
+            segments=0,
+            skipped=plan.skipped,
+            earlier_failed=plan.earlier_failed,
+            input_errors=plan.input_errors,
         )
-    largest = max(jobs, key=lambda s: len(s.text))
-    warnings = fit_warnings(largest, num_ctx=settings.num_ctx, num_predict=settings.num_predict)
-    for text in warnings:
-        log.warning("context_too_small", detail=text)
     run_id = await asyncio.to_thread(
         store.start_run,
         command="retry-failed" if requeue_failed else "run",
@@ -124,9 +153,22 @@ async def _run(
         num_ctx=settings.num_ctx,
         workers=settings.workers,
     )
+    enabled = settings.progress if settings.progress is not None else _is_tty(progress_stream)
+    return await _mine(
+        store,
+        settings,
+        plan,
+        run_id,
+        ProgressBar(len(plan.jobs), enabled=enabled, stream=progress_stream),
+    )
+
+
+async def _mine(
+    store: Store, settings: MinerSettings, plan: _Plan, run_id: int, progress: ProgressBar
+) -> RunSummary:
+    """Mine the plan's segments through the pool, committing each; record how the run ended."""
     outcomes: list[Outcome] = []
     started = time.monotonic()
-    enabled = settings.progress if settings.progress is not None else _is_tty(progress_stream)
     async with _client(settings) as client:
 
         def summary_of(done: Sequence[Outcome], **extra: Any) -> RunSummary:
@@ -134,16 +176,16 @@ async def _run(
                 done,
                 wall_s=time.monotonic() - started,
                 retries=client.retries,
-                skipped=skipped,
-                earlier_failed=earlier_failed,
-                input_errors=errors,
-                warnings=warnings,
+                skipped=plan.skipped,
+                earlier_failed=plan.earlier_failed,
+                input_errors=plan.input_errors,
+                warnings=plan.warnings,
                 **extra,
             )
 
         before = await client.proxy_stats()
         extractor = Extractor(client, settings)
-        with ProgressBar(len(jobs), enabled=enabled, stream=progress_stream) as bar:
+        with progress as bar:
 
             async def handle(segment: Segment) -> Outcome:
                 outcome = await extractor(segment)
@@ -160,7 +202,7 @@ async def _run(
                 return outcome
 
             try:
-                ordered = await run_pool(jobs, handle, workers=settings.workers)
+                ordered = await run_pool(plan.jobs, handle, workers=settings.workers)
             except BaseException as exc:
                 stopped = isinstance(exc, asyncio.CancelledError | KeyboardInterrupt)
                 summary = summary_of(outcomes, interrupted=True)

@@ -188,71 +188,45 @@ class Store:
 
     def commit(self, outcome: Outcome, run_id: int | None) -> None:
         """Store one finished segment and its items, replacing any earlier items (idempotent)."""
-        seg, m = outcome.segment, outcome.metrics
+        seg = outcome.segment
         key = (seg.source_id, seg.segment_id)
         with self._lock:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
             try:
                 db.execute("DELETE FROM items WHERE source_id = ? AND segment_id = ?", key)
-                for kind, items in outcome.items.items():
-                    for seq, item in enumerate(items):
-                        label = item.get(_LABELS[kind])
-                        cur = db.execute(
-                            "INSERT INTO items (source_id, segment_id, kind, seq, label, data) "
-                            "VALUES (?, ?, ?, ?, ?, ?)",
-                            (*key, kind, seq, label, json.dumps(item, ensure_ascii=False)),
-                        )
-                        spans = item.get("mentions" if kind == "people" else "evidence_spans")
-                        for n, span in enumerate(spans or []):
-                            db.execute(
-                                "INSERT INTO evidence_spans VALUES (?, ?, ?, ?, ?, ?, ?)",
-                                (
-                                    cur.lastrowid,
-                                    n,
-                                    span.get("segment_id"),
-                                    span.get("quote"),
-                                    span.get("t0"),
-                                    span.get("t1"),
-                                    span.get("context_type"),
-                                ),
-                            )
-                db.execute(
-                    "UPDATE segments SET status = ?, attempts = attempts + ?, retries = ?, "
-                    "error = ?, raw_reply = ?, notes = ?, prompt_version = ?, model = ?, "
-                    "run_id = ?, prompt_eval_count = ?, prompt_eval_duration = ?, "
-                    "eval_count = ?, eval_duration = ?, load_duration = ?, total_duration = ?, "
-                    "done_reason = ?, calls = ?, truncated = ?, length_stop = ?, wall_s = ?, "
-                    "finished_at = ? WHERE source_id = ? AND segment_id = ?",
-                    (
-                        outcome.status,
-                        len(outcome.calls) or 1,
-                        outcome.retries,
-                        outcome.error,
-                        outcome.raw_reply,
-                        json.dumps(outcome.notes) if outcome.notes else None,
-                        outcome.prompt_version,
-                        outcome.model,
-                        run_id,
-                        m.prompt_eval_count,
-                        m.prompt_eval_duration,
-                        m.eval_count,
-                        m.eval_duration,
-                        m.load_duration,
-                        m.total_duration,
-                        m.done_reason,
-                        json.dumps([c.as_dict() for c in outcome.calls]),
-                        int(outcome.truncated),
-                        int(outcome.length_stop),
-                        outcome.wall_s,
-                        _now(),
-                        *key,
-                    ),
-                )
+                self._insert_items(key, outcome)
+                db.execute(_UPDATE_SEGMENT, (*_segment_row(outcome, run_id), *key))
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
+
+    def _insert_items(self, key: tuple[str, str], outcome: Outcome) -> None:
+        """The segment's items and their evidence spans (inside the caller's transaction)."""
+        db = self._db
+        for kind, items in outcome.items.items():
+            for seq, item in enumerate(items):
+                label = item.get(_LABELS[kind])
+                cur = db.execute(
+                    "INSERT INTO items (source_id, segment_id, kind, seq, label, data) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (*key, kind, seq, label, json.dumps(item, ensure_ascii=False)),
+                )
+                spans = item.get("mentions" if kind == "people" else "evidence_spans")
+                for n, span in enumerate(spans or []):
+                    db.execute(
+                        "INSERT INTO evidence_spans VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            cur.lastrowid,
+                            n,
+                            span.get("segment_id"),
+                            span.get("quote"),
+                            span.get("t0"),
+                            span.get("t1"),
+                            span.get("context_type"),
+                        ),
+                    )
 
     def requeue_failed(self) -> int:
         """Set failed segments back to pending; returns how many."""
@@ -290,3 +264,41 @@ class Store:
                 "length_stop": bool(r["length_stop"]),
                 "items": {k: found.get(k, []) for k in _LABELS},
             }
+
+
+_UPDATE_SEGMENT = (
+    "UPDATE segments SET status = ?, attempts = attempts + ?, retries = ?, "
+    "error = ?, raw_reply = ?, notes = ?, prompt_version = ?, model = ?, "
+    "run_id = ?, prompt_eval_count = ?, prompt_eval_duration = ?, "
+    "eval_count = ?, eval_duration = ?, load_duration = ?, total_duration = ?, "
+    "done_reason = ?, calls = ?, truncated = ?, length_stop = ?, wall_s = ?, "
+    "finished_at = ? WHERE source_id = ? AND segment_id = ?"
+)
+
+
+def _segment_row(outcome: Outcome, run_id: int | None) -> tuple[object, ...]:
+    """The values `_UPDATE_SEGMENT` sets for one finished segment, in order."""
+    m = outcome.metrics
+    return (
+        outcome.status,
+        len(outcome.calls) or 1,
+        outcome.retries,
+        outcome.error,
+        outcome.raw_reply,
+        json.dumps(outcome.notes) if outcome.notes else None,
+        outcome.prompt_version,
+        outcome.model,
+        run_id,
+        m.prompt_eval_count,
+        m.prompt_eval_duration,
+        m.eval_count,
+        m.eval_duration,
+        m.load_duration,
+        m.total_duration,
+        m.done_reason,
+        json.dumps([c.as_dict() for c in outcome.calls]),
+        int(outcome.truncated),
+        int(outcome.length_stop),
+        outcome.wall_s,
+        _now(),
+    )
