@@ -27,7 +27,7 @@ test: lint typecheck
 	$(BIN)/python -m pytest
 
 # Flakiness check, not part of `make test`: the test suite N times under a CPU hog, then a
-# table of every test that failed at least once. `make test-repeat N=3 ARGS=tests/proxy`.
+# table of every test that failed at least once. `make test-repeat N=3 ARGS=tests/relay`.
 N ?= 10
 ARGS ?=
 test-repeat: setup

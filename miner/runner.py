@@ -55,11 +55,19 @@ def load_inputs(
     return sources, errors
 
 
+def _headers(settings: MinerSettings) -> dict[str, str]:
+    """Who the miner is to the proxy, and its token when the proxy needs one."""
+    found = {"X-Lanes-Client": settings.client, "X-Lanes-Priority": settings.priority}
+    if settings.token is not None:
+        found["Authorization"] = f"Bearer {settings.token.get_secret_value()}"
+    return found
+
+
 def _client(settings: MinerSettings) -> LanesClient:
     return LanesClient(
         settings.url,
         api=settings.api,
-        headers={"X-Lanes-Client": settings.client, "X-Lanes-Priority": settings.priority},
+        headers=_headers(settings),
         policy=RetryPolicy(
             attempts=settings.retry_attempts,
             base_s=settings.retry_base_s,

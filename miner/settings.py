@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import ClassVar, Literal
 
 import platformdirs
-from pydantic import Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from proxy.config import FileSettings
@@ -45,6 +45,11 @@ class MinerSettings(FileSettings):
     retry_base_s: float = Field(0.5, gt=0, description="first backoff delay")
     retry_max_s: float = Field(30.0, gt=0, description="longest single backoff delay")
     retry_budget_s: float = Field(300.0, ge=0, description="total backoff time per call")
+    token: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("token", "MINER_TOKEN", "LANES_AUTH_TOKEN"),
+        description="bearer token for a proxy that needs one (also read from LANES_AUTH_TOKEN)",
+    )
     client: str = Field("miner", min_length=1, description="X-Lanes-Client header")
     priority: str = Field("batch", min_length=1, description="X-Lanes-Priority header")
     segment_min_tokens: int = Field(300, ge=1, description="close a segment after this size")
@@ -60,6 +65,13 @@ class MinerSettings(FileSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("token")
+    @classmethod
+    def _token_not_empty(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("the token is empty; set a real token, or leave it unset for none")
+        return value
 
     @field_validator("db")
     @classmethod

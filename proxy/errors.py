@@ -5,6 +5,8 @@ from __future__ import annotations
 __all__ = [
     "BadRequest",
     "Draining",
+    "Forbidden",
+    "InternalError",
     "PayloadTooLarge",
     "ProxyError",
     "QueueFull",
@@ -46,6 +48,20 @@ class Unauthorized(ProxyError):
 
     status = 401
     reason = "unauthorized"
+
+
+class InternalError(ProxyError):
+    """Something the proxy did not expect; the client gets this instead of a traceback."""
+
+    status = 500
+    reason = "internal_error"
+
+
+class Forbidden(ProxyError):
+    """A browser rule refused the request: a Host or an Origin Ollama would not accept."""
+
+    status = 403
+    reason = "forbidden"
 
 
 class QueueFull(ProxyError):

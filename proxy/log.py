@@ -8,9 +8,32 @@ from typing import Any
 
 import structlog
 
-__all__ = ["configure_logging"]
+__all__ = ["StdlibBridge", "configure_logging"]
 
 _configured = False
+# Libraries that log through the standard library; their records become one structlog line.
+_BRIDGED = ("aiohttp.server", "aiohttp.web", "aiohttp.client", "asyncio")
+
+
+class StdlibBridge(logging.Handler):
+    """Turns a library's stdlib log record into one structlog event: no traceback unless the
+    level is debug (a malformed request is the client's error, not a crash of ours)."""
+
+    def __init__(self, *, tracebacks: bool) -> None:
+        super().__init__()
+        self._tracebacks = tracebacks
+
+    def emit(self, record: logging.LogRecord) -> None:
+        fields: dict[str, Any] = {"logger": record.name, "message": record.getMessage()}
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            fields["error"] = f"{type(exc).__name__}: {exc}"
+            if self._tracebacks:
+                fields["exc_info"] = record.exc_info
+        level = "error" if record.levelno >= logging.ERROR else "warning"
+        if record.levelno < logging.WARNING:
+            level = "debug"
+        getattr(structlog.get_logger("stdlib"), level)("library_log", **fields)
 
 
 def configure_logging(level: str = "info", *, json: bool | None = None) -> None:
@@ -35,4 +58,10 @@ def configure_logging(level: str = "info", *, json: bool | None = None) -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
+    bridge = StdlibBridge(tracebacks=numeric <= logging.DEBUG)
+    for name in _BRIDGED:
+        library = logging.getLogger(name)
+        library.handlers = [bridge]
+        library.propagate = False
+        library.setLevel(numeric)
     _configured = True

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 from pathlib import Path
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
+from proxy.browsers import split_origins
 from proxy.config import FileSettings, SettingsError, load_settings
 from proxy.upstream_specs import PinSpec, UpstreamSpec, http_url, model_key
 
@@ -56,7 +58,7 @@ def proxy_endpoint(url: str | None, config_file: Path | None = None) -> tuple[st
         if url:
             return url, None
         raise
-    token = settings.auth_token.get_secret_value() if settings.auth_token else None
+    token = settings.token
     return (url, token) if url else (connect_url(settings.listen), token)
 
 
@@ -98,7 +100,19 @@ class ProxySettings(FileSettings):
     client_priorities: dict[str, Priority] = Field(
         default_factory=dict, description="client key -> priority when no header says"
     )
-    auth_token: SecretStr | None = Field(None, description="bearer token clients must send")
+    auth_token: SecretStr | None = Field(
+        None, description="bearer token clients must send (not empty; unset means none)"
+    )
+    allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="browser origins allowed besides Ollama's defaults and OLLAMA_ORIGINS",
+    )
+    timeout_client_write_s: float = Field(
+        30.0, gt=0, description="a client that reads nothing this long loses its answer and lane"
+    )
+    timeout_client_header_s: float = Field(
+        15.0, gt=0, description="a connection that sends no whole request head this long closes"
+    )
     timeout_connect_s: float = Field(10.0, gt=0, description="upstream TCP connect timeout")
     timeout_first_byte_s: float = Field(600.0, gt=0, description="wait for upstream headers")
     timeout_idle_s: float = Field(300.0, gt=0, description="longest gap between chunks")
@@ -164,10 +178,33 @@ class ProxySettings(FileSettings):
             return list(self.upstreams)
         return [UpstreamSpec(name="default", url=self.upstream, lanes=self.lanes)]
 
+    @property
+    def token(self) -> str | None:
+        """The bearer token clients must send; None when none is configured.
+
+        The one predicate for "a token is configured": an empty token never loads.
+        """
+        return None if self.auth_token is None else self.auth_token.get_secret_value()
+
+    @field_validator("auth_token")
+    @classmethod
+    def _token_not_empty(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("the token is empty; set a real token, or leave it unset for none")
+        return value
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _origin_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            return json.loads(text) if text.startswith("[") else split_origins(text)
+        return value
+
     @model_validator(mode="after")
     def _non_loopback_needs_token(self) -> ProxySettings:
         host, _ = split_listen(self.listen)
-        if not is_loopback_host(host) and self.auth_token is None:
+        if not is_loopback_host(host) and self.token is None:
             raise ValueError(
                 f"listen {self.listen} is not loopback; set LANES_AUTH_TOKEN to allow it"
             )

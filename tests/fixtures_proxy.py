@@ -11,6 +11,7 @@ from pytest_aiohttp import AiohttpServer
 
 from proxy.relay.app import GATE, create_app
 from proxy.relay.gate import LaneGate
+from proxy.relay.server import runner_options
 from proxy.settings import ProxySettings
 from proxy.stats.recorder import Recorder
 
@@ -21,9 +22,8 @@ ProxyFactory = Callable[..., Awaitable[TestServer]]
 
 def proxy_settings(upstream: str, lanes: int = 2, **overrides: Any) -> ProxySettings:
     """ProxySettings for tests: loopback, the given upstream and lanes, any overrides."""
-    return ProxySettings(
-        listen="127.0.0.1:0", upstream=upstream, lanes=lanes, log_level="warning", **overrides
-    )
+    options: dict[str, Any] = {"listen": "127.0.0.1:0", "log_level": "warning"} | overrides
+    return ProxySettings(upstream=upstream, lanes=lanes, **options)
 
 
 def gate_of(server: TestServer) -> LaneGate:
@@ -42,8 +42,9 @@ def _proxy(aiohttp_server: AiohttpServer) -> ProxyFactory:
     async def start(
         upstream: str, lanes: int = 2, *, recorder: Recorder | None = None, **overrides: Any
     ) -> TestServer:
-        app = create_app(proxy_settings(upstream, lanes, **overrides), recorder=recorder)
-        server: TestServer = await aiohttp_server(app)
+        settings = proxy_settings(upstream, lanes, **overrides)
+        app = create_app(settings, recorder=recorder)
+        server: TestServer = await aiohttp_server(app, **runner_options(settings))
         return server
 
     return start

@@ -57,6 +57,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                 metavar="CLIENT=PRIORITY",
                 help=f"priority for a client key, repeatable ({text})",
             )
+        elif name == "allowed_origins":
+            parser.add_argument(flag, metavar="ORIGIN[,ORIGIN...]", help=text)
         elif get_origin(field.annotation) in (list, dict):  # upstreams, pin: JSON
             parser.add_argument(flag, type=_json, metavar="JSON", help=text)
         elif field.annotation is bool:

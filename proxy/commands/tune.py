@@ -87,7 +87,7 @@ def _ollama_url(args: argparse.Namespace) -> str | None:
     if args.ollama or not args.url:
         return str(args.ollama or settings.upstream).rstrip("/")
     try:
-        return asyncio.run(upstream_of(args.url.rstrip("/")))
+        return asyncio.run(upstream_of(args.url.rstrip("/"), settings.token))
     except (StatsUnavailable, KeyError, TypeError) as exc:
         why = short_reason(exc)
         print(f"lanes tune: no proxy statistics at {args.url} ({why})", file=sys.stderr)

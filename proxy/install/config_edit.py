@@ -20,7 +20,9 @@ from pathlib import Path
 
 __all__ = [
     "MANAGED_MARK",
+    "holds_secret",
     "install_config",
+    "masked",
     "read_config",
     "restore_config",
     "set_value",
@@ -33,6 +35,8 @@ SERVE = "serve"
 
 _HEADER = re.compile(r"^\s*\[")  # a table or an array-of-tables header: a table ends here
 _TABLE = re.compile(r"^\s*\[\s*([^\[\]]+?)\s*\]\s*(#.*)?$")
+_SECRET = re.compile(r"""(\b(?:auth_token|auth_header)\s*=\s*)("(?:[^"\\]|\\.)*"|'[^']*')""")
+_HIDDEN = '"********"'  # what a printed config shows instead of a secret
 
 Value = str | int
 
@@ -45,17 +49,38 @@ def read_config(path: Path) -> str | None:
         return None
 
 
+def holds_secret(text: str) -> bool:
+    """True when the config text sets a token or an upstream's Authorization value."""
+    return _SECRET.search(text) is not None
+
+
+def masked(text: str) -> str:
+    """The config text with every secret value hidden, for printing (`--dry-run`)."""
+    return _SECRET.sub(lambda m: m[1] + _HIDDEN, text)
+
+
 def write_config(path: Path, text: str) -> None:
     """Write the config file, creating its folder: the only function that writes it.
 
     The text goes to a sibling file first, renamed over the old one, so a reader never sees
-    half a file; a file that exists keeps its permission bits.
+    half a file. A file that exists keeps its permission bits, except that a file holding a
+    secret is always 0600, from its first byte on.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    partial.write_bytes(text.encode("utf-8"))
+    mode: int | None = None
     with contextlib.suppress(FileNotFoundError):
-        os.chmod(partial, stat.S_IMODE(path.stat().st_mode))
+        mode = stat.S_IMODE(path.stat().st_mode)
+    if holds_secret(text):
+        mode = 0o600
+    with contextlib.suppress(FileNotFoundError):
+        partial.unlink()
+    first = 0o666 if mode is None else 0o600  # a new file: the umask decides, as for any file
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, first)
+    with os.fdopen(fd, "wb") as out:
+        out.write(text.encode("utf-8"))
+    if mode is not None:
+        os.chmod(partial, mode)
     os.replace(partial, path)
 
 

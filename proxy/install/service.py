@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from proxy.config import CONFIG_ENV
+from proxy.install.config_edit import masked
 
 __all__ = [
     "ENV_LABEL",
@@ -46,6 +47,7 @@ OLLAMA_ADDRESS = "127.0.0.1:11434"
 PROXY_ADDRESS = "127.0.0.1:11435"
 TAKEOVER_OLLAMA_ADDRESS = "127.0.0.1:11436"
 _HEREDOC = "LANES_EOF"
+OPEN_FILES = 10240  # the daemon's open-file limit: waiting clients each hold a socket
 _STOP_MARGIN_S = 15
 
 
@@ -182,6 +184,8 @@ def shell_line(action: Action, *, sudo: bool = False) -> str:
         path = shlex.quote(str(action.path))
         parent = shlex.quote(str(action.path.parent))
         text = action.content.decode("utf-8")
+        if isinstance(action, WriteConfig):
+            text = masked(text)  # a printed config never shows a token
         body = text if text.endswith("\n") else text + "\n"
         return (
             f"{prefix}mkdir -p {parent}\n"
@@ -212,6 +216,8 @@ def render_proxy_plist(target: Target) -> bytes:
         "RunAtLoad": True,
         "KeepAlive": {"SuccessfulExit": False},
         "ExitTimeOut": target.stop_timeout_s,
+        # launchd's default soft limit (256) is too small for a queue of waiting clients.
+        "SoftResourceLimits": {"NumberOfFiles": OPEN_FILES},
         "StandardOutPath": log,
         "StandardErrorPath": log,
     }
@@ -267,6 +273,7 @@ def render_proxy_unit(target: Target) -> str:
         "RestartSec=2\n"
         "KillSignal=SIGTERM\n"
         f"TimeoutStopSec={target.stop_timeout_s}\n"
+        f"LimitNOFILE={OPEN_FILES}\n"
         "\n"
         "[Install]\n"
         "WantedBy=default.target\n"

@@ -119,9 +119,9 @@ async def sweep(
     return steps
 
 
-async def upstream_of(proxy: str) -> str:
-    """The upstream a running proxy forwards to, from its `/stats`."""
-    stats = await fetch_stats(proxy, timeout_s=STATS_TIMEOUT_S)
+async def upstream_of(proxy: str, token: str | None = None) -> str:
+    """The upstream a running proxy forwards to, from its `/stats` (`token` if it needs one)."""
+    stats = await fetch_stats(proxy, token=token, timeout_s=STATS_TIMEOUT_S)
     return str(stats["upstream"]["url"]).rstrip("/")
 
 

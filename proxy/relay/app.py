@@ -15,7 +15,7 @@ from proxy.lanes.queue import LaneQueue
 from proxy.relay.gate import LaneGate
 from proxy.relay.handler import Handler
 from proxy.relay.inflight import InFlight
-from proxy.relay.middleware import exchange_middleware
+from proxy.relay.middleware import add_cors_headers, exchange_middleware
 from proxy.relay.router import Router
 from proxy.relay.upstream import open_session
 from proxy.relay.watch import watch
@@ -147,6 +147,7 @@ def create_app(settings: ProxySettings, *, recorder: Recorder | None = None) -> 
     async def refuse_queued(app: web.Application) -> None:
         gate.close()
 
+    app.on_response_prepare.append(add_cors_headers)
     app.cleanup_ctx.append(upstream_session)
     app.on_shutdown.append(refuse_queued)
     app.router.add_get("/stats", stats_handler)

@@ -8,7 +8,6 @@ class, the model, the host named by `X-Lanes-Upstream`, and the body to send ups
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -19,7 +18,7 @@ from proxy.lanes.ring import CLASSES
 from proxy.ollama import is_inference
 from proxy.relay import headers
 from proxy.relay.merge import MERGED_PATHS
-from proxy.relay.pinning import pin_body
+from proxy.relay.pinning import pin_document
 from proxy.upstream_specs import PinSpec, model_key
 
 __all__ = [
@@ -69,7 +68,6 @@ class RequestFacts:
     model_key: str = ""  # as Ollama lists it (`llama3.2` -> `llama3.2:latest`)
     options: Mapping[str, object] = field(default_factory=dict)
     upstream: str | None = None  # the host `X-Lanes-Upstream` names
-    body: bytes | None = None  # the body to send (pinned); None: relay the client's own stream
     pinned: bool = False  # a pin changed the body
 
 
@@ -111,35 +109,23 @@ def _named_host(header: str | None, hosts: Sequence[str]) -> str | None:
     return name
 
 
-def _document(body: bytes) -> dict[str, Any]:
-    if not body.strip():
-        raise BadRequest("missing request body")
-    try:
-        doc: Any = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"invalid JSON in request body: {exc}") from None
-    if not isinstance(doc, dict):
-        raise BadRequest(f"request body must be a JSON object, not {type(doc).__name__}")
-    return doc
-
-
 def classify(
     method: str,
     path: str,
     head: Mapping[str, str],
     peer: str | None,
-    body: bytes | None,
+    doc: dict[str, Any] | None,
     rules: Rules,
 ) -> RequestFacts:
-    """The facts of one request; `body` is read only when `needs_body` says so.
+    """The facts of one request; `doc` is its JSON body, read only when `needs_body` says so.
 
-    Raises BadRequest for a body or header the proxy cannot act on.
+    A `[serve.pin]` rule for the model is applied to `doc` in place (`facts.pinned` says so).
+    Raises BadRequest for a header the proxy cannot act on.
     """
     client = client_key(head.get(headers.CLIENT), head.get("User-Agent"), peer)
     upstream = _named_host(head.get(headers.UPSTREAM), rules.hosts)
-    if body is None or not needs_body(method, path):
+    if doc is None or not needs_body(method, path):
         return _without_body(method, path, client, upstream, rules.hosts)
-    doc = _document(body)
     priority = _priority(head.get(headers.PRIORITY), client, rules.priorities)
     raw_model = doc.get("model")
     model = raw_model if isinstance(raw_model, str) else ""
@@ -147,7 +133,7 @@ def classify(
     load_field = _LOAD_FIELD.get(path)
     loads_only = load_field is not None and not doc.get(load_field) and not doc.get("images")
     spec = rules.pins.get(key)
-    pinned = None if spec is None else pin_body(path, doc, spec)
+    pinned = spec is not None and pin_document(path, doc, spec)
     options = doc.get("options")
     return RequestFacts(
         route=Route.LOAD if loads_only else Route.LANE,
@@ -159,8 +145,7 @@ def classify(
         model_key=key,
         options=dict(options) if isinstance(options, dict) else {},
         upstream=upstream,
-        body=body if pinned is None else pinned,
-        pinned=pinned is not None,
+        pinned=pinned,
     )
 
 

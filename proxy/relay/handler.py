@@ -6,9 +6,11 @@ import time
 
 from aiohttp import web
 
+from proxy.relay.body import RequestBody
 from proxy.relay.classify import Route, Rules, classify, needs_body
 from proxy.relay.gate import LaneGate, Lease
 from proxy.relay.outcome import Exchange
+from proxy.relay.pinning import encode_document
 from proxy.relay.router import Router, Tap
 from proxy.settings import ProxySettings
 from proxy.stats.recorder import NullRecorder, Recorder
@@ -32,6 +34,7 @@ class Handler:
         self._router = router
         self._recorder = recorder
         self._taps = not isinstance(recorder, NullRecorder)
+        self._max_body = settings.max_body_mb * 2**20
         self._rules = Rules(
             priorities=dict(settings.client_priorities),
             pins=dict(settings.pin),
@@ -40,11 +43,23 @@ class Handler:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """middleware -> classify() -> [async with gate.lane()] -> router.relay()."""
+        if not needs_body(request.method, request.path):
+            return await self._answer(request, None)
+        body = await RequestBody.read(request, self._max_body)
+        try:
+            return await self._answer(request, body)
+        finally:
+            body.close()
+
+    async def _answer(self, request: web.Request, body: RequestBody | None) -> web.StreamResponse:
         exchange = request[EXCHANGE]
-        body = await request.read() if needs_body(request.method, request.path) else None
+        doc = None if body is None else body.document()
         facts = classify(
-            request.method, request.path, request.headers, request.remote, body, self._rules
+            request.method, request.path, request.headers, request.remote, doc, self._rules
         )
+        if facts.pinned and doc is not None and body is not None:
+            body.replace(encode_document(doc))
+        del doc  # a body's document can be large: it must not wait in the queue
         exchange.client, exchange.priority, exchange.model = (
             facts.client,
             facts.priority,
@@ -55,7 +70,7 @@ class Handler:
         if facts.route is Route.MERGED:
             return web.json_response(await self._router.merged(facts.path))
         if facts.route is not Route.LANE:
-            return await self._router.relay(request, facts, exchange)
+            return await self._router.relay(request, facts, exchange, body=body)
         rid, rec, clock = exchange.rid, self._recorder, time.monotonic
         rec.request_received(
             rid,
@@ -82,6 +97,8 @@ class Handler:
         try:
             async with lease:
                 exchange.queue_ms = _ms(lease.queue_s)
-                return await self._router.relay(request, facts, exchange, lease=lease, tap=tap)
+                return await self._router.relay(
+                    request, facts, exchange, body=body, lease=lease, tap=tap
+                )
         finally:
             exchange.queue_ms = _ms(lease.queue_s)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import hmac
 import itertools
+import os
 import time
 
 import structlog
@@ -15,15 +15,30 @@ from proxy import errors
 from proxy.ollama import error_body
 from proxy.relay import headers
 from proxy.relay.classify import client_key
+from proxy.relay.guard import Guard
 from proxy.relay.handler import EXCHANGE
 from proxy.relay.inflight import InFlight
 from proxy.relay.outcome import Exchange, decide
 from proxy.settings import ProxySettings
 from proxy.stats.recorder import Outcome, Recorder
 
-__all__ = ["error_response", "exchange_middleware"]
+__all__ = ["CORS", "add_cors_headers", "error_response", "exchange_middleware"]
 
 log = structlog.get_logger("proxy.access")
+CORS = web.RequestKey("cors", dict[str, str])
+
+
+async def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """`on_response_prepare`: an allowed cross-origin request's answer carries CORS headers."""
+    extra = request.get(CORS)
+    if extra:
+        response.headers.update(extra)
+
+
+def _started(request: web.Request) -> bool:
+    """True once a response's first bytes went out (no other answer can be sent then)."""
+    writer = request.writer if request.transport is not None else None
+    return writer is not None and writer.output_size > 0
 
 
 def _client(request: web.Request, exchange: Exchange) -> str:
@@ -50,11 +65,6 @@ def error_response(request: web.Request, exc: errors.ProxyError) -> web.Response
     )
 
 
-def _authorized(request: web.Request, expected: bytes) -> bool:
-    given = request.headers.get("Authorization", "").encode()
-    return hmac.compare_digest(given, expected)
-
-
 def _log_line(request: web.Request, exchange: Exchange, outcome: Outcome) -> None:
     log.info(
         "request_finished",
@@ -77,10 +87,10 @@ def _log_line(request: web.Request, exchange: Exchange, outcome: Outcome) -> Non
 def exchange_middleware(
     settings: ProxySettings, recorder: Recorder, inflight: InFlight
 ) -> Middleware:
-    """Build the middleware for `settings` (the token is read once, here)."""
-    token = settings.auth_token.get_secret_value() if settings.auth_token else None
-    expected = f"Bearer {token}".encode()
+    """Build the middleware for `settings` (the token and the origins are read once, here)."""
+    guard = Guard.of(settings, os.environ)
     too_big = f"request body is larger than max_body_mb ({settings.max_body_mb} MiB)"
+    debug = settings.log_level == "debug"
     rids = itertools.count(1)
 
     @web.middleware
@@ -92,9 +102,13 @@ def exchange_middleware(
         status: int | None = None
         error: BaseException | None = None
         try:
-            if token is not None and not _authorized(request, expected):
+            request[CORS] = guard.admit(request)
+            if request.method == "OPTIONS":
+                response: web.StreamResponse = guard.preflight(request)
+            elif not guard.authorized(request):
                 raise errors.Unauthorized("missing or wrong 'Authorization: Bearer' token")
-            response = await handler(request)
+            else:
+                response = await handler(request)
             status = response.status
             return response
         except errors.ProxyError as exc:
@@ -105,6 +119,17 @@ def exchange_middleware(
         except web.HTTPRequestEntityTooLarge:
             error = errors.PayloadTooLarge(too_big)
             return error_response(request, error)
+        except Exception as exc:
+            error = exc
+            log.error(
+                "request_failed",
+                path=request.path,
+                error=f"{type(exc).__name__}: {exc}",
+                exc_info=debug,
+            )
+            if _started(request):
+                raise
+            return error_response(request, errors.InternalError("internal error in ollama-lanes"))
         except BaseException as exc:
             error = exc
             raise

@@ -40,12 +40,15 @@ class Exchange:
     queue_ms: int = 0
     upstream_ms: int = 0
     relayed: Relayed | None = None
+    stalled: bool = False  # the client stopped reading and lost its answer
 
 
 def decide(exchange: Exchange, *, status: int | None, error: BaseException | None) -> Outcome:
     """The request's Outcome from the response `status` sent or the `error` raised."""
     relayed, admitted = exchange.relayed, exchange.admitted
     sent = relayed.bytes if relayed is not None else 0
+    if exchange.stalled:  # whichever way the abort surfaced: an error or a cancellation
+        return Outcome("cancelled", 499, "client_stalled", admitted, sent)
     if isinstance(error, asyncio.CancelledError | ConnectionResetError):
         return Outcome("cancelled", 499, None, admitted, sent)
     if isinstance(error, errors.ProxyError):
@@ -56,7 +59,7 @@ def decide(exchange: Exchange, *, status: int | None, error: BaseException | Non
         return Outcome("failed", 500, "internal_error", admitted, sent)
     if relayed is not None:
         if relayed.stalled:
-            return Outcome("cancelled", relayed.status, "client_stalled", admitted, sent)
+            return Outcome("cancelled", 499, "client_stalled", admitted, sent)
         if relayed.client_gone:
             return Outcome("cancelled", 499, None, admitted, sent)
         if relayed.error is not None:

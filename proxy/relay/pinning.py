@@ -7,16 +7,16 @@ from typing import Any
 
 from proxy.upstream_specs import PinSpec
 
-__all__ = ["PINNABLE_PATHS", "pin_body"]
+__all__ = ["PINNABLE_PATHS", "encode_document", "pin_document"]
 
 # The native routes; `/v1` bodies have no options (Ollama uses the automatic context there).
 PINNABLE_PATHS = frozenset({"/api/generate", "/api/chat", "/api/embed", "/api/embeddings"})
 
 
-def pin_body(path: str, doc: dict[str, Any], pin: PinSpec) -> bytes | None:
-    """The body with the pinned values set (in `doc` too), or None when nothing had to change."""
+def pin_document(path: str, doc: dict[str, Any], pin: PinSpec) -> bool:
+    """Set the pinned values in the body `doc`; True when something had to change."""
     if path not in PINNABLE_PATHS:
-        return None
+        return False
     changed = False
     if pin.num_ctx is not None:
         options = doc.get("options")
@@ -28,6 +28,9 @@ def pin_body(path: str, doc: dict[str, Any], pin: PinSpec) -> bytes | None:
     if pin.keep_alive is not None and doc.get("keep_alive") != pin.keep_alive:
         doc["keep_alive"] = pin.keep_alive
         changed = True
-    if not changed:
-        return None
+    return changed
+
+
+def encode_document(doc: dict[str, Any]) -> bytes:
+    """A body document as compact JSON (Go's spacing), for a body a pin changed."""
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()

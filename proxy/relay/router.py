@@ -17,6 +17,7 @@ from proxy import errors
 from proxy.lanes.queue import LaneQueue
 from proxy.ollama_state import OllamaError, OllamaReader, OllamaState, get_json
 from proxy.relay import headers
+from proxy.relay.body import RequestBody
 from proxy.relay.classify import RequestFacts
 from proxy.relay.gate import LaneGate, Lease
 from proxy.relay.health import Breaker
@@ -74,7 +75,7 @@ class Router:
         self._queue = queue
         self._gate = gate
         self._clock = clock
-        self._drop_auth = settings.auth_token is not None
+        self._drop_auth = settings.token is not None
         self._breakers = {
             name: Breaker(failures=settings.breaker_failures, open_s=settings.breaker_open_s)
             for name in self.names
@@ -122,27 +123,37 @@ class Router:
         facts: RequestFacts,
         exchange: Exchange,
         *,
+        body: RequestBody | None = None,
         lease: Lease | None = None,
         tap: Tap | None = None,
     ) -> web.StreamResponse:
-        """Relay to the lease's host (or one picked); once more elsewhere if nothing was sent."""
+        """Relay to the lease's host (or one picked); once more elsewhere if nothing was sent.
+
+        `body` is the body read before classification; without it the request's own body
+        streams through as it arrives.
+        """
         send = headers.request_headers(request.headers.items(), drop_authorization=self._drop_auth)
-        body: Body = facts.body
+        streamed: Body = None
         if body is None and request.body_exists:
-            body = request.content
+            streamed = request.content
             if request.content_length is not None:
                 send.append(("Content-Length", str(request.content_length)))
         name = lease.upstream if lease else facts.upstream or self.pick(facts.model_key)
         started = self._clock()
         try:
             try:
-                response, relayed = await self._relay_once(name, request, body, send, exchange, tap)
+                payload = streamed if body is None else body.payload()
+                response, relayed = await self._relay_once(
+                    name, request, payload, send, exchange, tap
+                )
             except _RETRYABLE:  # nothing reached the client: once more, on another host
-                if lease is None or not self.can_retry(facts.model_key, name):
+                if lease is None or body is None or not self.can_retry(facts.model_key, name):
                     raise
                 await lease.move(avoid=name)
                 name = lease.upstream
-                response, relayed = await self._relay_once(name, request, body, send, exchange, tap)
+                response, relayed = await self._relay_once(
+                    name, request, body.payload(), send, exchange, tap
+                )
         finally:
             exchange.upstream_ms = _ms(self._clock() - started)
         exchange.relayed = relayed
@@ -168,6 +179,7 @@ class Router:
                 queue_ms=exchange.queue_ms,
                 on_headers=None if tap is None else tap.headers,
                 on_chunk=None if tap is None else tap.chunk,
+                on_stall=lambda: setattr(exchange, "stalled", True),
             )
         except _RETRYABLE:
             self._failed(name)

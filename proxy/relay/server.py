@@ -14,16 +14,18 @@ from __future__ import annotations
 import asyncio
 import gc
 import signal
+from typing import TypedDict
 
 import structlog
 from aiohttp import web
 
+from proxy.local import raise_open_file_limit
 from proxy.log import configure_logging
 from proxy.relay.app import GATE, INFLIGHT, create_app
 from proxy.settings import ProxySettings, split_listen
 from proxy.status import ExitStatus
 
-__all__ = ["HANDLED_SIGNALS", "run", "serve"]
+__all__ = ["HANDLED_SIGNALS", "RunnerOptions", "run", "runner_options", "serve"]
 
 log = structlog.get_logger("proxy.relay.server")
 
@@ -46,6 +48,23 @@ def serve(settings: ProxySettings) -> int:
     return status
 
 
+class RunnerOptions(TypedDict):
+    """Keyword arguments for aiohttp's AppRunner (and pytest-aiohttp's test server)."""
+
+    keepalive_timeout: float
+
+
+def runner_options(settings: ProxySettings) -> RunnerOptions:
+    """Connection options of the proxy's server, shared by `serve` and the tests.
+
+    aiohttp closes a connection that has not sent a whole request head within its
+    `keepalive_timeout`, counted from the connection's start and again after each answer: the
+    header timeout. Slow-header clients (slowloris) are closed by it, and so are idle
+    keep-alive connections, which clients simply reopen.
+    """
+    return {"keepalive_timeout": settings.timeout_client_header_s}
+
+
 async def run(settings: ProxySettings) -> int:
     """Serve on the running loop; returns the exit status."""
     app = create_app(settings)
@@ -56,7 +75,9 @@ async def run(settings: ProxySettings) -> int:
         handler_cancellation=True,
         access_log=None,
         shutdown_timeout=_CLEANUP_S,
+        **runner_options(settings),
     )
+    before, after = raise_open_file_limit()
     await runner.setup()
     host, port = split_listen(settings.listen)
     site = web.TCPSite(runner, host, port, backlog=1024)
@@ -77,7 +98,14 @@ async def run(settings: ProxySettings) -> int:
     address = "{}:{}".format(*runner.addresses[0][:2])
     hosts = {spec.name: spec.url for spec in settings.upstream_specs()}
     upstream = next(iter(hosts.values())) if len(hosts) == 1 else hosts
-    log.info("serve_started", address=address, upstream=upstream, lanes=gate.lanes)
+    log.info(
+        "serve_started",
+        address=address,
+        upstream=upstream,
+        lanes=gate.lanes,
+        open_files=after,
+        open_files_before=before,
+    )
     if "stats_poll_s" in settings.model_fields_set:
         log.warning("setting_ignored", setting="stats_poll_s", use="health_interval_s")
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from typing import IO
 
 import aiohttp
 import structlog
@@ -20,7 +21,7 @@ __all__ = ["Body", "Upstream", "open_session"]
 
 log = structlog.get_logger("proxy.relay.upstream")
 
-Body = bytes | aiohttp.StreamReader | None
+Body = bytes | IO[bytes] | aiohttp.StreamReader | None
 
 
 def open_session(settings: ProxySettings) -> aiohttp.ClientSession:
@@ -47,27 +48,70 @@ class _ClientGone(Exception):
 
 
 class _Watchdog:
-    """Closes the upstream response after `idle_s` without a chunk; one timer, re-armed lazily."""
+    """One timer for two limits: the upstream's silence between chunks (`idle_s`) and a write
+    to the client that makes no progress (`write_s`). It is re-armed lazily, so a chunk costs
+    one clock read; when a limit passes it closes the upstream response (the only cancel
+    Ollama understands) and, for a stalled client, aborts the client's connection too.
+    """
 
-    __slots__ = ("_deadline", "_handle", "_idle_s", "_loop", "_resp", "fired")
+    __slots__ = (
+        "_handle",
+        "_idle_s",
+        "_last_chunk",
+        "_loop",
+        "_resp",
+        "_transport",
+        "_write_s",
+        "_write_since",
+        "fired",
+    )
 
-    def __init__(self, idle_s: float, resp: aiohttp.ClientResponse) -> None:
+    def __init__(
+        self,
+        resp: aiohttp.ClientResponse,
+        transport: asyncio.BaseTransport | None,
+        *,
+        idle_s: float,
+        write_s: float,
+    ) -> None:
         self._loop = asyncio.get_running_loop()
-        self._idle_s = idle_s
-        self._resp = resp
-        self._deadline = self._loop.time() + idle_s
-        self._handle = self._loop.call_at(self._deadline, self._check)
-        self.fired = False
+        self._resp, self._transport = resp, transport
+        self._idle_s, self._write_s = idle_s, write_s
+        self._last_chunk = self._loop.time()
+        self._write_since: float | None = None
+        self._handle = self._loop.call_at(self._next_check(self._last_chunk), self._check)
+        self.fired: str | None = None  # "upstream_idle" or "client_stalled"
 
-    def touch(self) -> None:
-        self._deadline = self._loop.time() + self._idle_s
+    def chunk_read(self) -> None:
+        """A chunk came from upstream, and its write to the client starts now."""
+        self._last_chunk = self._write_since = self._loop.time()
+
+    def writing(self) -> None:
+        """A write to the client starts now (one not preceded by a chunk)."""
+        self._write_since = self._loop.time()
+
+    def written(self) -> None:
+        """The write went out (into the client's socket buffer)."""
+        self._write_since = None
+
+    def _next_check(self, now: float) -> float:
+        due = self._last_chunk + self._idle_s
+        if self._write_since is not None:
+            return min(due, self._write_since + self._write_s)
+        return min(due, now + self._write_s)  # so a write that starts later is caught in time
 
     def _check(self) -> None:
-        if self._loop.time() < self._deadline:
-            self._handle = self._loop.call_at(self._deadline, self._check)
-            return
-        self.fired = True
-        self._resp.close()
+        now = self._loop.time()
+        if self._write_since is not None and now - self._write_since >= self._write_s:
+            self.fired = "client_stalled"
+            self._resp.close()
+            if isinstance(self._transport, asyncio.WriteTransport):
+                self._transport.abort()
+        elif now - self._last_chunk >= self._idle_s and self._write_since is None:
+            self.fired = "upstream_idle"
+            self._resp.close()
+        else:
+            self._handle = self._loop.call_at(self._next_check(now), self._check)
 
     def cancel(self) -> None:
         self._handle.cancel()
@@ -85,11 +129,13 @@ class Upstream:
         auth: str | None = None,
     ) -> None:
         self.base = settings.upstream if base is None else base
+        self._origin = URL(self.base)
         self._auth = auth  # an Authorization value this host needs, replacing the client's
         self._session = session
         self._connect_s = settings.timeout_connect_s
         self._first_byte_s = settings.timeout_first_byte_s
         self._idle_s = settings.timeout_idle_s
+        self._write_s = settings.timeout_client_write_s
 
     async def relay(
         self,
@@ -101,10 +147,16 @@ class Upstream:
         queue_ms: int,
         on_headers: Callable[[int], None] | None = None,
         on_chunk: Callable[[bytes], None] | None = None,
+        on_stall: Callable[[], None] | None = None,
     ) -> tuple[web.StreamResponse, Relayed]:
-        """Forward `request` and stream the answer back; raises ProxyError before the first byte."""
-        resp = await self._open(request.method, request.raw_path, send_headers, body)
+        """Forward `request` and stream the answer back; raises ProxyError before the first byte.
+
+        A client that reads nothing for `timeout_client_write_s` loses the answer: the
+        upstream request is aborted, the client's connection too, and `on_stall` is told.
+        """
+        resp = await self._open(request.method, request.rel_url, send_headers, body)
         sent, error, clean = 0, None, False
+        dog = _Watchdog(resp, request.transport, idle_s=self._idle_s, write_s=self._write_s)
         try:
             if on_headers is not None:
                 on_headers(resp.status)
@@ -116,8 +168,10 @@ class Upstream:
                 ),
             )
             try:
+                dog.writing()
                 await out.prepare(request)
-                sent, error = await self._stream(resp, out, on_chunk)
+                sent, error = await self._stream(resp, out, on_chunk, dog)
+                dog.writing()
                 if error is not None:
                     log.warning(
                         "upstream_failed_mid_stream",
@@ -129,12 +183,19 @@ class Upstream:
                     )
                     await self._end_with_error(request.path, resp.content_type, out, error)
                 await out.write_eof()
+                dog.written()
             except (_ClientGone, ConnectionResetError) as exc:
                 sent = exc.sent if isinstance(exc, _ClientGone) else sent
-                return out, Relayed(resp.status, sent, error, client_gone=True)
+                stalled = dog.fired == "client_stalled"
+                return out, Relayed(resp.status, sent, error, client_gone=True, stalled=stalled)
             clean = error is None
             return out, Relayed(resp.status, sent, error)
         finally:
+            dog.cancel()
+            if dog.fired == "client_stalled":
+                log.warning("client_stalled", client=client, path=request.path, bytes=sent)
+                if on_stall is not None:
+                    on_stall()
             if clean:
                 resp.release()
             else:
@@ -145,30 +206,29 @@ class Upstream:
         resp: aiohttp.ClientResponse,
         out: web.StreamResponse,
         on_chunk: Callable[[bytes], None] | None,
+        dog: _Watchdog,
     ) -> tuple[int, str | None]:
         sent = 0
-        dog = _Watchdog(self._idle_s, resp)
         content = resp.content
-        try:
-            while True:
-                try:
-                    chunk = await content.readany()
-                except (aiohttp.ClientError, OSError) as exc:
-                    if dog.fired:
-                        return sent, f"upstream {self.base} sent nothing for {self._idle_s:g} s"
-                    return sent, f"upstream {self.base} ended the stream early: {exc or 'closed'}"
-                if not chunk:
-                    return sent, None
-                dog.touch()
-                try:
-                    await out.write(chunk)
-                except ConnectionResetError as exc:
-                    raise _ClientGone(sent) from exc
-                sent += len(chunk)
-                if on_chunk is not None:
-                    on_chunk(chunk)
-        finally:
-            dog.cancel()
+        dog.written()
+        while True:
+            try:
+                chunk = await content.readany()
+            except (aiohttp.ClientError, OSError) as exc:
+                if dog.fired == "upstream_idle":
+                    return sent, f"upstream {self.base} sent nothing for {self._idle_s:g} s"
+                return sent, f"upstream {self.base} ended the stream early: {exc or 'closed'}"
+            if not chunk:
+                return sent, None
+            dog.chunk_read()
+            try:
+                await out.write(chunk)
+            except ConnectionResetError as exc:
+                raise _ClientGone(sent) from exc
+            dog.written()
+            sent += len(chunk)
+            if on_chunk is not None:
+                on_chunk(chunk)
 
     @staticmethod
     async def _end_with_error(
@@ -183,11 +243,22 @@ class Upstream:
             out.force_close()
 
     async def _open(
-        self, method: str, path_qs: str, send_headers: Sequence[tuple[str, str]], body: Body
+        self, method: str, target: URL, send_headers: Sequence[tuple[str, str]], body: Body
     ) -> aiohttp.ClientResponse:
         """Send the request and wait for the status line and headers; never retried, since
-        Ollama may already have started generating."""
-        url = URL(self.base + path_qs, encoded=True)
+        Ollama may already have started generating.
+
+        The URL is the configured base plus the request's path and query, built part by part:
+        no request target can change the scheme, host or port it goes to.
+        """
+        origin = self._origin
+        url = URL.build(
+            scheme=origin.scheme,
+            authority=origin.raw_authority,
+            path=origin.raw_path.rstrip("/") + target.raw_path,
+            query_string=target.raw_query_string,
+            encoded=True,
+        )
         if self._auth is not None:
             own = [(k, v) for k, v in send_headers if k.lower() != "authorization"]
             send_headers = [*own, ("Authorization", self._auth)]

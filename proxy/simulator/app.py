@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import ipaddress
-import socket
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -12,6 +10,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from proxy import browsers
+from proxy.local import hostname, local_addresses
 from proxy.settings import is_loopback_host, split_listen
 from proxy.simulator import api, wire
 from proxy.simulator.engine import Engine
@@ -27,21 +27,8 @@ _FOREVER_S = 292 * 365 * 86400.0
 
 
 def host_allowed(host_header: str) -> bool:
-    """Ollama's allowedHostsMiddleware: local names and loopback/private/unspecified IPs."""
-    host = host_header.strip().lower()
-    if host.startswith("["):
-        host = host[1 : host.find("]")] if "]" in host else host[1:]
-    elif host.count(":") == 1:
-        host = host.rpartition(":")[0]
-    if not host or host in ("localhost", socket.gethostname().lower()):
-        return True
-    if host.endswith((".localhost", ".local", ".internal")):
-        return True
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return ip.is_loopback or ip.is_private or ip.is_unspecified
+    """Ollama's allowedHostsMiddleware (the rule the proxy applies too, in proxy.browsers)."""
+    return browsers.host_allowed(host_header, hostname=hostname(), local_addresses=local_addresses)
 
 
 def _middlewares(check_host: bool) -> list[Any]:

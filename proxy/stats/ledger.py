@@ -212,6 +212,8 @@ class Ledger:
             self.totals.add(now, (now - req.received_at) * 1000.0)
         elif outcome.kind == "cancelled":
             self.counts["cancelled_while_running"] += 1
+            if outcome.reason == "client_stalled":
+                self.counts["client_stalled"] += 1
         else:
             self.counts["failed"] += 1
             self._count_reason(self.failed_by_reason, outcome.reason or outcome.kind)

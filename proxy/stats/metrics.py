@@ -101,6 +101,11 @@ class ViewCollector(Collector):
                 "Clients that left while running.",
                 c.cancelled_while_running,
             ),
+            (
+                "client_stalled",
+                "Clients that stopped reading and lost their answer and lane.",
+                c.client_stalled,
+            ),
         ):
             yield CounterMetricFamily(f"lanes_requests_{name}", doc, value=value)
         yield CounterMetricFamily(

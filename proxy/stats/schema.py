@@ -74,6 +74,7 @@ class CountersView(_Frozen):
     rejected_by_reason: dict[str, int]
     cancelled_while_queued: int
     cancelled_while_running: int
+    client_stalled: int
     upstream_errors: int
 
 

@@ -166,6 +166,7 @@ def _counters(ledger: Ledger) -> CountersView:
         rejected_by_reason=dict(ledger.rejected_by_reason),
         cancelled_while_queued=counts["cancelled_while_queued"],
         cancelled_while_running=counts["cancelled_while_running"],
+        client_stalled=counts["client_stalled"],
         upstream_errors=counts["upstream_errors"],
     )
 

@@ -48,6 +48,24 @@ class TestStatsCommand:
         assert doc["lanes"]["configured"] == 2
         assert doc["counters"]["completed"] == 1
 
+    async def test_the_token_comes_from_the_environment(
+        self,
+        simulator: SimulatorFactory,
+        proxy: ProxyFactory,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """Against a proxy with a token, `lanes stats` sends LANES_AUTH_TOKEN; without it, 401."""
+        sim = await simulator()
+        prx = await proxy(base_url(sim), lanes=2, auth_token="s3cret")
+        assert await lanes("stats", "--url", base_url(prx), "--json") == ExitStatus.UNAVAILABLE
+        assert "HTTP 401" in capsys.readouterr().err
+        monkeypatch.setenv("LANES_AUTH_TOKEN", "s3cret")
+        assert await lanes("stats", "--url", base_url(prx), "--json") == ExitStatus.SUCCESS
+        out = capsys.readouterr()
+        assert '"configured": 2' in out.out
+        assert "s3cret" not in out.out + out.err
+
     async def test_tables(
         self,
         simulator: SimulatorFactory,

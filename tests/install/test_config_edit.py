@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 import tomllib
 from pathlib import Path
@@ -10,7 +11,9 @@ import pytest
 
 from proxy.install.config_edit import (
     MANAGED_MARK,
+    holds_secret,
     install_config,
+    masked,
     read_config,
     restore_config,
     set_value,
@@ -124,3 +127,34 @@ class TestFile:
         write_config(path, "[serve]\nlanes = 3\n")
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         assert read_config(path) == "[serve]\nlanes = 3\n"
+
+    def test_a_file_with_a_token_is_private_from_the_start(self, tmp_path: Path) -> None:
+        """A new or world-readable config file that holds a token is written 0600."""
+        fresh = tmp_path / "fresh.toml"
+        write_config(fresh, '[serve]\nauth_token = "s3cret"\n')
+        assert stat.S_IMODE(fresh.stat().st_mode) == 0o600
+        shared = tmp_path / "shared.toml"
+        shared.write_text("[serve]\n", encoding="utf-8")
+        shared.chmod(0o644)
+        write_config(shared, '[[serve.upstreams]]\nauth_header = "Bearer x"\n')
+        assert stat.S_IMODE(shared.stat().st_mode) == 0o600
+
+    def test_a_file_without_a_secret_gets_the_usual_mode(self, tmp_path: Path) -> None:
+        """A new config file without a secret is created like any file (the umask decides)."""
+        path = tmp_path / "plain.toml"
+        write_config(path, "[serve]\nlanes = 2\n")
+        umask = os.umask(0)
+        os.umask(umask)
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+
+
+class TestSecrets:
+    def test_masked_hides_tokens_and_authorization_values(self) -> None:
+        """Printed configs show stars for auth_token and every upstream's auth_header."""
+        text = '[serve]\nauth_token = "s3cret"\nupstreams = [{name = "a", auth_header = \'B x\'}]\n'
+        shown = masked(text)
+        assert "s3cret" not in shown
+        assert "B x" not in shown
+        assert shown.count('"********"') == 2
+        assert holds_secret(text)
+        assert not holds_secret(shown.replace("auth_", "x_"))

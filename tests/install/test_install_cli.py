@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import io
 import plistlib
+import stat
 from pathlib import Path
 
 import pytest
@@ -194,6 +195,30 @@ class TestMacInstall:
         assert render_proxy_plist(make_target(machine, exe)).decode() in out
         assert "launchctl setenv OLLAMA_NUM_PARALLEL 4\n" in out
         assert "open -a Ollama\n" in out
+
+    def test_a_token_stays_private_and_is_never_printed(self, fakes: Fakes) -> None:
+        """With a token in a 0600 config, install keeps it 0600; --dry-run shows stars, and no
+        service file or command line carries the token."""
+        app_running(fakes)
+        app_running(fakes)
+        home = fakes.root / "home"
+        config = home / "Library/Application Support/ollama-lanes/config.toml"
+        config.parent.mkdir(parents=True)
+        config.write_text('[serve]\nauth_token = "s3cret-tok"\n')
+        config.chmod(0o600)
+        status, out = run(fakes, "darwin", "install", "--lanes", "4", "--dry-run")
+        assert status == 0
+        assert "s3cret-tok" not in out
+        assert 'auth_token = "********"' in out
+        status, out = run(fakes, "darwin", "install", "--lanes", "4", "--no-wait")
+        assert status == 0
+        assert stat.S_IMODE(config.stat().st_mode) == 0o600
+        assert 'auth_token = "s3cret-tok"' in config.read_text()
+        written = [p for p in home.rglob("*") if p.is_file() and p != config]
+        assert written
+        assert all(b"s3cret-tok" not in p.read_bytes() for p in written)
+        assert all("s3cret-tok" not in " ".join(call) for call in fakes.calls())
+        assert "s3cret-tok" not in out
 
     def test_uninstall_dry_run_writes_nothing(self, fakes: Fakes) -> None:
         """uninstall --dry-run after an install leaves every file in place."""

@@ -47,6 +47,7 @@ class TestProxyPlist:
             "RunAtLoad": True,
             "KeepAlive": {"SuccessfulExit": False},
             "ExitTimeOut": 28,
+            "SoftResourceLimits": {"NumberOfFiles": 10240},
             "StandardOutPath": "/Users/bob/Library/Logs/ollama-lanes/proxy.log",
             "StandardErrorPath": "/Users/bob/Library/Logs/ollama-lanes/proxy.log",
         }

@@ -169,6 +169,18 @@ class TestThroughProxy:
         assert summary.lanes.admitted == CORPUS_SEGMENTS
         assert (await sim_stats(sim))["max_in_flight_total"] <= 2
 
+    async def test_a_token_protected_proxy(
+        self, simulator: SimulatorFactory, proxy: ProxyFactory, db: Path
+    ) -> None:
+        """With `token` the miner mines through a proxy that needs one, /stats included."""
+        sim = await simulator(lanes=2, decode_tps=4000, load_seconds=0)
+        prx = await proxy(upstream=base_url(sim), lanes=2, auth_token="s3cret")
+        settings = miner_settings(base_url(prx), db, workers=4, token="s3cret")
+        summary = await run_miner(settings, [CORPUS])
+        assert (summary.ok, summary.failed) == (CORPUS_SEGMENTS, 0)
+        assert summary.lanes is not None
+        assert summary.lanes.admitted == CORPUS_SEGMENTS
+
     async def test_proxy_503_with_retry_after(
         self, simulator: SimulatorFactory, proxy: ProxyFactory, tmp_path: Path, db: Path
     ) -> None:

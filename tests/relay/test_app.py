@@ -81,11 +81,13 @@ async def test_empty_prompt_loads_without_a_lane(
 async def test_response_headers_and_host_rewrite(
     simulator: SimulatorFactory, proxy: ProxyFactory
 ) -> None:
-    """A foreign Host is rewritten (Ollama answers 403); status, type and X-Lanes-* come back."""
+    """Listening beyond loopback (with a token) a foreign Host passes and is rewritten for
+    Ollama, which would answer it 403; status, type and X-Lanes-* come back."""
     sim = await simulator()
-    prx = await proxy(upstream=base_url(sim), lanes=1)
+    prx = await proxy(upstream=base_url(sim), lanes=1, listen="0.0.0.0:0", auth_token="t0k")
     headers = {
         "Host": "proxy.example.com",
+        "Authorization": "Bearer t0k",
         "X-Lanes-Client": "team-a",
         "X-Lanes-Priority": "interactive",
         "Connection": "keep-alive, X-Private",

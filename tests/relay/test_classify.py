@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from proxy.errors import BadRequest
+from proxy.relay.body import RequestBody
 from proxy.relay.classify import RequestFacts, Route, Rules, classify, client_key, needs_body
 from proxy.upstream_specs import PinSpec
 
@@ -15,7 +14,8 @@ TWO = Rules(hosts=("a", "b"))
 
 
 def _facts(path: str, body: bytes | None, rules: Rules = ONE, **head: str) -> RequestFacts:
-    return classify("POST" if body is not None else "GET", path, head, "10.0.0.1", body, rules)
+    doc = None if body is None else RequestBody(body).document()
+    return classify("POST" if body is not None else "GET", path, head, "10.0.0.1", doc, rules)
 
 
 class TestRoutes:
@@ -80,26 +80,28 @@ class TestBody:
         facts = _facts("/api/chat", b'{"model": "m", "options": {"num_ctx": 8}, "x": 1}')
         assert (facts.model, facts.model_key, facts.options) == ("m", "m:latest", {"num_ctx": 8})
 
-    @pytest.mark.parametrize("body", [b"", b"  ", b"{", b"[1]", b'"text"', b"\xff"])
+    @pytest.mark.parametrize(
+        "body", [b"", b"  ", b"{", b"[1]", b'"text"', b"\xff", b"[" * 100_000 + b"]" * 100_000]
+    )
     def test_unusable_bodies_are_bad_requests(self, body: bytes) -> None:
-        """Empty, malformed or non-object bodies raise BadRequest."""
+        """Empty, malformed, non-object or pathologically nested bodies raise BadRequest."""
         with pytest.raises(BadRequest):
-            _facts("/api/generate", body)
+            RequestBody(body).document()
 
-    def test_a_pin_rewrites_the_body_and_says_so(self) -> None:
-        """A [serve.pin] rule for the model sets num_ctx in the body sent upstream."""
+    def test_a_pin_rewrites_the_document_and_says_so(self) -> None:
+        """A [serve.pin] rule for the model sets num_ctx in the document sent upstream."""
         rules = Rules(pins={"m:latest": PinSpec(num_ctx=8192)})
-        facts = _facts("/api/generate", b'{"model":"m","prompt":"hi"}', rules)
+        doc = RequestBody(b'{"model":"m","prompt":"hi"}').document()
+        facts = classify("POST", "/api/generate", {}, None, doc, rules)
         assert facts.pinned
-        assert facts.body is not None
-        assert json.loads(facts.body)["options"] == {"num_ctx": 8192}
+        assert doc["options"] == {"num_ctx": 8192}
         assert facts.options == {"num_ctx": 8192}
 
-    def test_an_unpinned_body_is_sent_as_it_came(self) -> None:
-        """Without a pin the original bytes go upstream untouched."""
-        raw = b'{"model": "m",  "prompt": "hi"}'
-        facts = _facts("/api/generate", raw)
-        assert (facts.body, facts.pinned) == (raw, False)
+    def test_an_unpinned_document_is_left_as_it_came(self) -> None:
+        """Without a pin the document is untouched and the facts say so."""
+        doc = RequestBody(b'{"model": "m",  "prompt": "hi"}').document()
+        facts = classify("POST", "/api/generate", {}, None, doc, ONE)
+        assert (doc, facts.pinned) == ({"model": "m", "prompt": "hi"}, False)
 
 
 class TestClient:

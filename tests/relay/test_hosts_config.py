@@ -11,7 +11,7 @@ import pytest
 from proxy.commands import serve
 from proxy.config import SettingsError, load_settings
 from proxy.relay.merge import merge
-from proxy.relay.pinning import pin_body
+from proxy.relay.pinning import encode_document, pin_document
 from proxy.settings import ProxySettings
 from proxy.upstream_specs import PinSpec, UpstreamSpec, model_key, resolve_lanes
 
@@ -155,25 +155,25 @@ class TestMerge:
         assert merge("/v1/models", docs) == {"object": "list", "data": [{"id": "a"}, {"id": "b"}]}
 
 
-class TestPinBody:
+class TestPinDocument:
     def test_sets_num_ctx_and_keep_alive(self) -> None:
         """A pin sets options.num_ctx and keep_alive, keeping the other options."""
-        body = b'{"model":"m","prompt":"hi","options":{"num_ctx":2048,"temperature":0}}'
-        out = pin_body("/api/generate", json.loads(body), PinSpec(num_ctx=8192, keep_alive="1h"))
-        assert out is not None
-        doc = json.loads(out)
-        assert doc["options"] == {"num_ctx": 8192, "temperature": 0}
-        assert doc["keep_alive"] == "1h"
+        doc = json.loads(b'{"model":"m","prompt":"hi","options":{"num_ctx":2048,"temperature":0}}')
+        assert pin_document("/api/generate", doc, PinSpec(num_ctx=8192, keep_alive="1h"))
+        again = json.loads(encode_document(doc))
+        assert again["options"] == {"num_ctx": 8192, "temperature": 0}
+        assert again["keep_alive"] == "1h"
 
     def test_adds_options_when_missing_and_leaves_matching_bodies_alone(self) -> None:
         """A pin adds options when there are none; a body already pinned is left as it is."""
         pin = PinSpec(num_ctx=4096)
-        out = pin_body("/api/chat", {"model": "m", "messages": []}, pin)
-        assert out is not None
-        assert json.loads(out)["options"] == {"num_ctx": 4096}
-        assert pin_body("/api/chat", {"model": "m", "options": {"num_ctx": 4096}}, pin) is None
+        doc: dict[str, object] = {"model": "m", "messages": []}
+        assert pin_document("/api/chat", doc, pin)
+        assert doc["options"] == {"num_ctx": 4096}
+        assert not pin_document("/api/chat", {"model": "m", "options": {"num_ctx": 4096}}, pin)
 
     def test_v1_bodies_are_not_touched(self) -> None:
         """/v1 bodies carry no options, so pins never touch them."""
-        body = b'{"model":"m","messages":[]}'
-        assert pin_body("/v1/chat/completions", json.loads(body), PinSpec(num_ctx=4096)) is None
+        doc = {"model": "m", "messages": []}
+        assert not pin_document("/v1/chat/completions", doc, PinSpec(num_ctx=4096))
+        assert doc == {"model": "m", "messages": []}

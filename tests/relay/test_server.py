@@ -60,6 +60,24 @@ class TestSettings:
         settings = load_settings(ProxySettings, {"listen": "0.0.0.0:11435"}, config_file=clean_env)
         assert settings.auth_token is not None
 
+    @pytest.mark.parametrize("token", ["", "   "])
+    def test_an_empty_token_is_an_invalid_setting(
+        self,
+        clean_env: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+        token: str,
+    ) -> None:
+        """LANES_AUTH_TOKEN= (empty or blank) stops `lanes serve` with one line, exit 2, even
+        on 0.0.0.0, where it used to pass the token guard and open the proxy."""
+        monkeypatch.setenv("LANES_AUTH_TOKEN", token)
+        status = main(["serve", "--listen", "0.0.0.0:11435", "--config", str(clean_env)])
+        err = capsys.readouterr().err
+        assert status == 2
+        assert err.count("\n") == 1
+        assert "auth-token" in err
+        assert "the token is empty" in err
+
     def test_bad_flag_value_names_the_setting(self, clean_env: Path) -> None:
         """An invalid value is one SettingsError line that names flag, env and config key."""
         with pytest.raises(SettingsError, match=r"--lanes.*LANES_LANES"):
