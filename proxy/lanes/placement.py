@@ -1,32 +1,43 @@
 """Host placement (pure): the `Host` picture of one Ollama server and `choose()`.
 
-The rules live in the header of `proxy.lanes.queue`: a host's capacity is rule 6, its model
-picture rule 7, `choose()` is rule 9 (placement order), lane numbers rule 13, health rule 14.
+The rules live in the header of `proxy.lanes.queue`: a host's capacity is rule 6 (with the
+lane map of `proxy.lanes.lanemap`), its model picture rule 7, `choose()` is rule 9 (placement
+order), lane numbers rule 13, health rule 14.
 """
 
 from __future__ import annotations
 
-import heapq
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+
+from proxy.lanes.lanemap import ModelLanes, Parallel, lanes_for
 
 __all__ = ["Host", "choose", "holders"]
 
 
 class Host:
-    """The lanes and the model picture of one upstream; all times are the caller's."""
+    """The lanes and the model picture of one upstream; all times are the caller's.
+
+    Two ways to count lanes (rule 6): with a hand-set `cap`, the host has `cap` lanes that all
+    its models share (a model may have fewer by `overrides`, the `model_lanes` setting), as
+    the user said; with `cap` None ("auto"), each model has the lanes the lane map gives it
+    (`lanemap.lanes_for`: Ollama's NUM_PARALLEL and its one-lane rules), and at most
+    `max_loaded` models run at once. Lanes are numbered per model, from 0 (rule 13).
+    """
 
     __slots__ = (
+        "cap",
         "dispatched",
-        "free",
+        "facts",
         "healthy",
         "installed",
-        "lanes",
         "loaded",
         "max_loaded",
-        "model_lanes",
         "name",
+        "overrides",
+        "parallel",
         "running",
+        "slots",
         "swaps",
         "weight",
     )
@@ -34,22 +45,24 @@ class Host:
     def __init__(
         self,
         name: str,
-        lanes: int,
+        cap: int | None = None,
         *,
-        first_lane: int = 0,
         weight: float = 1.0,
         max_loaded: int = 3,
-        model_lanes: dict[str, int] | None = None,
+        overrides: Mapping[str, int] | None = None,
+        parallel: Parallel | None = None,
     ) -> None:
-        if lanes < 1 or max_loaded < 1 or weight <= 0:
-            raise ValueError("a host needs lanes >= 1, max_loaded >= 1 and weight > 0")
+        if (cap is not None and cap < 1) or max_loaded < 1 or weight <= 0:
+            raise ValueError("a host needs lanes >= 1 (or auto), max_loaded >= 1, weight > 0")
         self.name = name
-        self.lanes = lanes
+        self.cap = cap
         self.weight = weight
         self.max_loaded = max_loaded
-        self.model_lanes = dict(model_lanes or {})
-        self.free = list(range(first_lane, first_lane + lanes))  # a heap of lane numbers
+        self.overrides = dict(overrides or {})
+        self.parallel = parallel or Parallel.unknown("not read yet")
+        self.facts: dict[str, tuple[tuple[str, ...], str | None]] = {}  # capabilities, arch
         self.running: dict[str, int] = {}  # model -> held lanes
+        self.slots: dict[str, set[int]] = {}  # model -> lane numbers held
         self.loaded: OrderedDict[str, None] = OrderedDict()  # least recently sent first
         self.installed: frozenset[str] | None = None  # None until /api/tags answered
         self.healthy = True
@@ -59,11 +72,42 @@ class Host:
     @property
     def busy(self) -> int:
         """Lanes held."""
-        return self.lanes - len(self.free)
+        return sum(self.running.values())
+
+    def ollama_lanes(self, model: str) -> ModelLanes:
+        """The lanes Ollama runs `model` with, by the lane map (the `model_lanes` override wins)."""
+        facts = self.facts.get(model)
+        return lanes_for(
+            self.parallel,
+            capabilities=None if facts is None else facts[0],
+            architecture=None if facts is None else facts[1],
+            override=self.overrides.get(model),
+        )
+
+    def lanes_of(self, model: str) -> ModelLanes:
+        """The lanes the proxy gives `model` here: the map's, or with a cap, the user's."""
+        if self.cap is None:
+            return self.ollama_lanes(model)
+        override = self.overrides.get(model)
+        if override is not None:
+            return ModelLanes(min(override, self.cap), "config")
+        return ModelLanes(self.cap, "config")
+
+    def capacity(self) -> int:
+        """Lanes now: the cap; or the lanes of the models running or loaded (at most
+        max_loaded, the most recent), or one model's worth when none is."""
+        if self.cap is not None:
+            return self.cap
+        active = list(self.running) + [m for m in reversed(self.loaded) if m not in self.running]
+        if not active:
+            return self.parallel.value or 1
+        return sum(
+            self.lanes_of(m).lanes for m in active[: max(self.max_loaded, len(self.running))]
+        )
 
     def load(self) -> float:
         """Held lanes over lanes times weight."""
-        return self.busy / (self.lanes * self.weight)
+        return self.busy / (self.capacity() * self.weight)
 
     def has(self, model: str) -> bool:
         """True if the model is installed, or nothing is known yet."""
@@ -78,20 +122,40 @@ class Host:
         return model not in self.loaded and len(self.loaded) >= self.max_loaded
 
     def room_for(self, model: str) -> int:
-        """Lanes `model` may take now: free lanes within its own limit; 0 if unhealthy."""
+        """Requests for `model` this host could start now (rule 6); 0 if unhealthy."""
         if not self.healthy:
             return 0
-        free = len(self.free)
-        cap = self.model_lanes.get(model)
-        return free if cap is None else max(0, min(free, cap - self.running.get(model, 0)))
+        held = self.running.get(model, 0)
+        room = self.lanes_of(model).lanes - held
+        if self.cap is not None:
+            room = min(room, self.cap - self.busy)
+        elif not held and len(self.running) >= self.max_loaded:
+            room = 0  # max_loaded other models run: Ollama would hold this one back
+        return max(0, room)
 
     def free_for(self, model: str) -> bool:
-        """True if healthy with a free lane that the model's own limit allows."""
+        """True if healthy with a free lane that the model may use."""
         return self.room_for(model) > 0
 
+    def open(self) -> bool:
+        """True if some model could start here now (a quick check before the real one)."""
+        if not self.healthy:
+            return False
+        if self.cap is not None:
+            return self.busy < self.cap
+        if len(self.running) < self.max_loaded:
+            return True
+        return any(n < self.lanes_of(m).lanes for m, n in self.running.items())
+
+    def spare(self) -> int:
+        """Lanes free now, as far as they can be told apart from models: capacity - busy."""
+        return max(0, self.capacity() - self.busy) if self.healthy else 0
+
     def bind(self, model: str) -> int:
-        """Take a lane for `model` (counting a swap if it evicts); returns the lane number."""
-        lane = heapq.heappop(self.free)
+        """Take a lane for `model` (counting a swap if it evicts); returns its lane number."""
+        held = self.slots.setdefault(model, set())
+        lane = next(n for n in range(len(held) + 1) if n not in held)
+        held.add(lane)
         self.running[model] = self.running.get(model, 0) + 1
         self.dispatched += 1
         if model not in self.loaded:
@@ -104,7 +168,11 @@ class Host:
 
     def unbind(self, model: str, lane: int) -> None:
         """Give back a lane taken by `bind`."""
-        heapq.heappush(self.free, lane)
+        held = self.slots.get(model)
+        if held is not None:
+            held.discard(lane)
+            if not held:
+                del self.slots[model]
         left = self.running.get(model, 0) - 1
         if left > 0:
             self.running[model] = left

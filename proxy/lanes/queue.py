@@ -20,8 +20,13 @@ rules 3-5, `placement` rules 6, 7, 9 and 13, and `backlog.Backlog` serves rules 
    move in the order they entered their class; a moved ticket counts as entering the upper
    class at its due time, or at that class's latest entry if later. A batch ticket is
    interactive after about 2 x aging_s, so nothing starves.
-6. Capacity. Lanes belong to a host: a host never holds more than `lanes` admitted tickets,
-   nor more than `model_lanes[m]` of model m.
+6. Capacity. Lanes belong to a host, counted one of two ways. With `lanes` set by hand (a
+   cap), the host holds at most `cap` admitted tickets, and model m at most `model_lanes[m]`:
+   what the user said. With `lanes = "auto"` (the default), model m holds at most its lanes
+   in the lane map (`lanemap.lanes_for`: `model_lanes[m]`, else 1 for embedding models and the
+   one-lane architectures, else the host's NUM_PARALLEL; 1 while unknown), and at most
+   `max_loaded` models hold lanes at once. Capacity is the cap, or the lanes of the models
+   running or loaded (at most `max_loaded`), or one model's worth when none is.
 7. Model picture. A host knows what it has installed (`/api/tags`; unknown until answered) and
    loaded (`/api/ps`, plus what was bound there, most recent last). Binding a model that is not
    loaded onto a host with `max_loaded` models loaded evicts one (the least recently bound that
@@ -52,13 +57,14 @@ rules 3-5, `placement` rules 6, 7, 9 and 13, and `backlog.Backlog` serves rules 
    healthy hosts are no more than the queued tickets and `max_queue` tickets already wait:
    `max_queue` bounds waiting, not running. The estimate is (depth + 1) / lanes x the moving
    mean lane-hold time (`HoldTime`), lanes counting healthy hosts (all, if none is healthy).
-13. Lane numbering. A host's lanes are numbered first_lane .. first_lane + lanes - 1 (numbers
-   run on from one host to the next); a binding takes the host's lowest free number.
-14. Health. An unhealthy host gets no new ticket; tickets already bound there run to finish().
-   From outside, hosts change only through set_health() and observe_host().
-15. Snapshot. Per host: lanes, busy, healthy, `eligible` (queued tickets it may serve, rule 10)
-   and `runnable` (how many of those it could start now within rule 6). By rule 10, runnable is
-   0 on every host right after admit().
+13. Lane numbering. A model's lanes on a host are numbered from 0; a binding takes the lowest
+   number that model does not hold there.
+14. Health and change. An unhealthy host gets no new ticket; tickets already bound there run
+   to finish(). Hosts change only through set_health(), observe_host(), observe_parallel(),
+   observe_model() and configure_host(); a change never touches running tickets.
+15. Snapshot. Per host: lanes, busy, healthy, `eligible` (queued tickets it may serve, rule 10),
+   `runnable` (how many of those it could start now within rule 6; 0 everywhere right after
+   admit(), by rule 10) and a row per model that runs, is loaded, waits or is set by hand.
 16. Cost. submit, cancel and finish are O(1) amortised (plus O(hosts) for the queue bound);
    each admitted ticket costs at most O(hosts x models queued), whatever the depth;
    snapshot() is O(clients + models queued x hosts), never O(tickets).
@@ -67,12 +73,14 @@ rules 3-5, `placement` rules 6, 7, 9 and 13, and `backlog.Backlog` serves rules 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from proxy.lanes.backlog import Backlog
+from proxy.lanes.lanemap import Parallel
 from proxy.lanes.placement import Host, choose
-from proxy.lanes.records import HostSnapshot, Overflow, QueueSnapshot, SchedulerError
+from proxy.lanes.records import Overflow, SchedulerError
 from proxy.lanes.ring import CLASSES, RANK, FairRing, HoldTime, Ticket, TicketState
+from proxy.lanes.snapshot import HostSnapshot, QueueSnapshot, host_snapshot
 
 __all__ = [
     "HostSnapshot",
@@ -112,7 +120,7 @@ class LaneQueue:
     @property
     def lanes(self) -> int:
         """Lanes over all hosts."""
-        return sum(h.lanes for h in self.hosts)
+        return sum(h.capacity() for h in self.hosts)
 
     @property
     def busy(self) -> int:
@@ -157,6 +165,26 @@ class LaneQueue:
         if installed is not None:
             host.observe_installed(installed)
 
+    def observe_parallel(self, name: str, parallel: Parallel) -> None:
+        """The host's NUM_PARALLEL as read from the running Ollama, or why not (rule 6)."""
+        self.host(name).parallel = parallel
+
+    def observe_model(
+        self, name: str, model: str, *, capabilities: Iterable[str], architecture: str | None
+    ) -> None:
+        """What `/api/show` says of `model` on the host: the facts its lanes follow (rule 6)."""
+        self.host(name).facts[model] = (tuple(capabilities), architecture)
+
+    def configure_host(self, name: str, *, cap: int | None, overrides: Mapping[str, int]) -> None:
+        """New lanes settings for a host (a reloaded config): the cap, or auto; `model_lanes`.
+
+        Running tickets keep their lanes; new admissions follow the new numbers.
+        """
+        if cap is not None and cap < 1:
+            raise SchedulerError("a host's lanes must be at least 1")
+        host = self.host(name)
+        host.cap, host.overrides = cap, dict(overrides)
+
     def submit(
         self,
         client: str,
@@ -170,7 +198,7 @@ class LaneQueue:
         rank = RANK.get(priority)
         if rank is None:
             raise SchedulerError(f"unknown priority {priority!r}; expected one of {CLASSES}")
-        free = sum(len(h.free) for h in self.hosts if h.healthy)
+        free = sum(h.spare() for h in self.hosts)
         if free <= self.depth and self.depth >= self._max_queue:
             raise Overflow(self.depth, self.wait_estimate_s())
         self._next_id += 1
@@ -229,7 +257,7 @@ class LaneQueue:
 
     def wait_estimate_s(self) -> float:
         """Seconds until one more ticket would start, from the measured lane-hold time."""
-        lanes = sum(h.lanes for h in self.hosts if h.healthy) or self.lanes
+        lanes = sum(h.capacity() for h in self.hosts if h.healthy) or self.lanes
         return self._hold.wait_s(self.depth, lanes)
 
     def snapshot(self) -> QueueSnapshot:
@@ -243,20 +271,8 @@ class LaneQueue:
             by_class=dict(self._by_class),
             by_client=dict(self._by_client),
             oldest_enqueued_at=next(iter(queued.values())).enqueued_at if queued else None,
-            hosts=tuple(self._host_snapshot(h, held) for h in self.hosts),
+            hosts=tuple(host_snapshot(h, self._backlog, held) for h in self.hosts),
         )
-
-    def _host_snapshot(self, host: Host, held: set[str]) -> HostSnapshot:
-        eligible = runnable = 0
-        if host.healthy:
-            backlog = self._backlog
-            for model in backlog.models():
-                if host.has(model) or model not in held:
-                    count = backlog.live(model) - backlog.avoiding(model, host.name)
-                    eligible += count
-                    runnable += min(count, host.room_for(model))
-        runnable = min(runnable, len(host.free))
-        return HostSnapshot(host.name, host.lanes, host.busy, host.healthy, eligible, runnable)
 
     def _held(self) -> set[str]:
         """The queued models that some healthy host has installed."""
@@ -264,7 +280,7 @@ class LaneQueue:
         return {m for m in self._backlog.models() if any(m in names for names in installed)}
 
     def _lane_free(self) -> bool:
-        return any(h.healthy and h.free for h in self.hosts)
+        return any(h.open() for h in self.hosts)
 
     def _oldest_for(self, host: Host, models: Iterable[str]) -> Ticket | None:
         """The oldest queued ticket for one of `models` that `host` can start now."""
@@ -296,7 +312,7 @@ class LaneQueue:
         """The head is blocked: give one free lane to the oldest ticket it can serve (rule 10)."""
         held: set[str] | None = None
         for host in self.hosts:
-            if not host.healthy or not host.free:
+            if not host.open():
                 continue
             ticket = self._oldest_for(host, list(host.loaded))
             if ticket is None:

@@ -1,10 +1,8 @@
-"""What the one queue answers besides tickets: its two errors and its snapshot (pure data)."""
+"""The one queue's two errors: an illegal call, and a full queue."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-__all__ = ["HostSnapshot", "Overflow", "QueueSnapshot", "SchedulerError"]
+__all__ = ["Overflow", "SchedulerError"]
 
 
 class SchedulerError(Exception):
@@ -18,28 +16,3 @@ class Overflow(Exception):
         super().__init__(f"queue full: {depth} requests waiting")
         self.depth = depth
         self.wait_estimate_s = wait_estimate_s
-
-
-@dataclass(frozen=True, slots=True)
-class HostSnapshot:
-    """One host's lanes and the queued work it could take (rule 15)."""
-
-    name: str
-    lanes: int
-    busy: int
-    healthy: bool
-    eligible: int  # queued tickets this host may serve (rule 10)
-    runnable: int  # of those, how many it could start now (free lanes, model limits)
-
-
-@dataclass(frozen=True, slots=True)
-class QueueSnapshot:
-    """The queue's counters at one moment; times are the `now` values callers passed."""
-
-    lanes: int
-    busy: int
-    depth: int
-    by_class: dict[str, int]  # queued tickets by the class they asked for
-    by_client: dict[str, int]
-    oldest_enqueued_at: float | None
-    hosts: tuple[HostSnapshot, ...]

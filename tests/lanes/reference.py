@@ -106,15 +106,18 @@ def may_serve(host: Host, ticket: Ticket, hosts: tuple[Host, ...]) -> bool:
 
 
 def startable(host: Host, tickets: list[Ticket]) -> int:
-    """How many of `tickets` `host` could start now, one by one, within its lanes and its
-    per-model limits (rule 6)."""
-    free = len(host.free)
+    """How many of `tickets` `host` could start now, one by one, within rule 6: the model's
+    lanes, and the cap or (auto) at most `max_loaded` models running."""
     running = dict(host.running)
     started = 0
-    for ticket in tickets:
-        cap = host.model_lanes.get(ticket.model)
-        if free and (cap is None or running.get(ticket.model, 0) < cap):
-            free -= 1
-            running[ticket.model] = running.get(ticket.model, 0) + 1
-            started += 1
+    for ticket in tickets if host.healthy else []:
+        model = ticket.model
+        if running.get(model, 0) >= host.lanes_of(model).lanes:
+            continue
+        if host.cap is not None and sum(running.values()) >= host.cap:
+            continue
+        if host.cap is None and model not in running and len(running) >= host.max_loaded:
+            continue
+        running[model] = running.get(model, 0) + 1
+        started += 1
     return started

@@ -74,7 +74,7 @@ class TestChoose:
 
     def test_per_model_lane_limit(self) -> None:
         """A model at its own lane limit finds no host; other models still do."""
-        a = _host("a", 4, model_lanes={"all-minilm:latest": 1})
+        a = _host("a", 4, overrides={"all-minilm:latest": 1})
         a.bind("all-minilm:latest")
         assert choose([a], "all-minilm:latest") is None
         assert choose([a], M) is a
@@ -93,7 +93,7 @@ class TestCapacity:
 
     def test_room_for_counts_free_lanes_within_the_model_limit(self) -> None:
         """room_for is the free lanes, capped by what the model's own limit leaves."""
-        a = _host("a", 4, model_lanes={M: 2})
+        a = _host("a", 4, overrides={M: 2})
         a.bind(M)
         a.bind(N)
         assert (a.room_for(M), a.room_for(N)) == (1, 2)
@@ -167,12 +167,12 @@ class TestModelPicture:
 
 
 class TestLaneNumbering:
-    """Rule 13: per-host lane numbers from first_lane, lowest free first."""
+    """Rule 13: each model's lane numbers from 0 on its host, lowest free first."""
 
-    def test_lanes_are_numbered_per_host_from_first_lane(self) -> None:
-        """A host with first_lane 3 and two lanes hands out 3 and 4, then has no room."""
-        b = _host("b", 2, first_lane=3)
-        assert sorted([b.bind(M), b.bind(M)]) == [3, 4]
+    def test_lanes_are_numbered_per_model_from_zero(self) -> None:
+        """Two models on a 4-lane host each count their own lanes from 0."""
+        b = _host("b", 4)
+        assert [b.bind(M), b.bind(M), b.bind(N), b.bind(M)] == [0, 1, 0, 2]
         assert b.free_for(M) is False
 
     def test_lowest_free_number_first(self) -> None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from proxy.lanes.lanemap import Parallel
 from proxy.lanes.placement import Host
 from proxy.lanes.queue import HostSnapshot, LaneQueue, Overflow, SchedulerError
 from proxy.lanes.ring import Ticket, TicketState
@@ -60,10 +61,19 @@ def occupy(queue: LaneQueue, now: float = 0.0) -> list[Ticket]:
     return held
 
 
+def _slots(host: Host) -> dict[str, list[int]]:
+    return {model: sorted(held) for model, held in host.slots.items()}
+
+
+def counts(row: HostSnapshot) -> tuple[object, ...]:
+    """A host row without its model rows: name, lanes, busy, healthy, eligible, runnable."""
+    return (row.name, row.lanes, row.busy, row.healthy, row.eligible, row.runnable)
+
+
 def state(queue: LaneQueue) -> tuple[object, ...]:
     """Everything observable about a queue: counters, hosts and the ring's turns."""
     hosts = tuple(
-        (h.healthy, h.installed, tuple(h.loaded), sorted(h.free), dict(h.running), h.swaps)
+        (h.healthy, h.installed, tuple(h.loaded), _slots(h), dict(h.running), h.swaps)
         for h in queue.hosts
     )
     turns = tuple(queue.ring.turns(rank) for rank in range(3))
@@ -108,7 +118,7 @@ class TestRule2LifeCycle:
     def _scene(self) -> Scene:
         x = Host("x", 1)
         x.observe_installed([A])
-        queue = make(x, Host("y", 1, first_lane=1))
+        queue = make(x, Host("y", 1))
         queue.set_health("y", False)
         running = queue.submit("a", "normal", 0.0, model=A)
         queue.admit(0.0)
@@ -297,7 +307,7 @@ class TestRule5Aging:
 
     def test_by_class_counts_the_class_asked_for(self) -> None:
         """The snapshot counts a promoted ticket under the priority it was submitted with."""
-        queue = make(Host("x", 2, model_lanes={A: 1}), aging_s=1.0)
+        queue = make(Host("x", 2, overrides={A: 1}), aging_s=1.0)
         queue.submit("a", "normal", 0.0, model=A)
         queue.submit("a", "batch", 0.0, model=A)  # blocked by A's limit beside a free lane
         assert len(queue.admit(5.0)) == 1
@@ -369,7 +379,7 @@ class TestRule6Capacity:
 
     def test_fills_every_host_and_never_more_than_its_lanes(self) -> None:
         """Twenty tickets over hosts of 2 and 3 lanes bind five, two and three."""
-        queue = make(Host("x", 2), Host("y", 3, first_lane=2))
+        queue = make(Host("x", 2), Host("y", 3))
         for i in range(20):
             queue.submit(f"c{i % 4}", "normal", 0.0, model=A)
         got = queue.admit(1.0)
@@ -378,7 +388,7 @@ class TestRule6Capacity:
 
     def test_per_model_lane_limit(self) -> None:
         """A model at its own lane limit waits while another model takes the free lanes."""
-        queue = make(Host("x", 4, model_lanes={A: 1}))
+        queue = make(Host("x", 4, overrides={A: 1}))
         for model in (A, A, B):
             queue.submit("c", "normal", 0.0, model=model)
         assert [t.model for t in queue.admit(0.0)] == [A, B]
@@ -433,7 +443,7 @@ class TestRule8LateBinding:
 
     def test_a_ticket_is_bound_only_when_a_lane_frees(self) -> None:
         """A waiting ticket names no host; it takes the lane that frees first."""
-        queue = make(Host("x", 1), Host("y", 1, first_lane=1))
+        queue = make(Host("x", 1), Host("y", 1))
         first = [queue.submit("c", "normal", 0.0, model=A) for _ in range(3)]
         queue.admit(0.0)
         assert (first[2].upstream, first[2].state) == ("", TicketState.QUEUED)
@@ -447,7 +457,7 @@ class TestRule9Placement:
 
     def test_warm_first_then_round_robin(self) -> None:
         """Warm hosts take the model while they have lanes; then the cold one."""
-        queue = make(Host("x", 2), Host("y", 2, first_lane=2))
+        queue = make(Host("x", 2), Host("y", 2))
         queue.observe_host("y", loaded=[B])
         queue.submit("c", "normal", 0.0, model=B)
         queue.submit("c", "normal", 0.0, model=B)
@@ -457,7 +467,7 @@ class TestRule9Placement:
 
     def test_ties_go_round_robin(self) -> None:
         """Equally warm, equally loaded hosts take turns."""
-        queue = make(Host("x", 2), Host("y", 2, first_lane=2))
+        queue = make(Host("x", 2), Host("y", 2))
         queue.observe_host("x", loaded=[A])
         queue.observe_host("y", loaded=[A])
         for _ in range(4):
@@ -466,14 +476,14 @@ class TestRule9Placement:
 
     def test_avoid_keeps_a_retry_off_the_failed_host(self) -> None:
         """A ticket that avoids x goes to y."""
-        queue = make(Host("x", 2), Host("y", 2, first_lane=2))
+        queue = make(Host("x", 2), Host("y", 2))
         ticket = queue.submit("c", "normal", 0.0, model=A, avoid=["x"])
         assert [ticket] == queue.admit(0.0)
         assert ticket.upstream == "y"
 
     def test_never_a_host_without_the_model_while_another_has_it(self) -> None:
         """With the model only on x, y's free lanes stay out of it."""
-        queue = make(Host("x", 1), Host("y", 1, first_lane=1))
+        queue = make(Host("x", 1), Host("y", 1))
         queue.observe_host("x", installed=[A])
         queue.observe_host("y", installed=[B])
         for _ in range(2):
@@ -487,7 +497,7 @@ class TestRule10Bypass:
 
     def test_a_blocked_head_does_not_idle_other_hosts(self) -> None:
         """The head for a full host waits; y takes the next ticket it may serve."""
-        queue = make(Host("x", 1), Host("y", 1, first_lane=1))
+        queue = make(Host("x", 1), Host("y", 1))
         queue.observe_host("x", installed=[A])
         queue.observe_host("y", installed=[B])
         queue.submit("c1", "normal", 0.0, model=A)
@@ -499,7 +509,7 @@ class TestRule10Bypass:
 
     def test_the_head_keeps_its_turn(self) -> None:
         """A client served out of turn keeps its place; the blocked head goes first later."""
-        queue = make(Host("x", 1), Host("y", 1, first_lane=1))
+        queue = make(Host("x", 1), Host("y", 1))
         queue.observe_host("x", installed=[A])
         queue.observe_host("y", installed=[B])
         queue.submit("h", "normal", 0.0, model=A)
@@ -514,7 +524,7 @@ class TestRule10Bypass:
 
     def test_a_model_limit_does_not_idle_the_host(self) -> None:
         """A head at its model's lane limit lets another model's ticket take the free lane."""
-        queue = make(Host("x", 2, model_lanes={A: 1}))
+        queue = make(Host("x", 2, overrides={A: 1}))
         queue.submit("a", "normal", 0.0, model=A)
         queue.submit("a", "normal", 0.0, model=A)
         queue.submit("b", "normal", 0.0, model=B)
@@ -522,7 +532,7 @@ class TestRule10Bypass:
 
     def test_an_avoiding_ticket_does_not_block_its_model(self) -> None:
         """The oldest ticket for a model avoids y; a younger one for that model still runs there."""
-        queue = make(Host("x", 1), Host("y", 1, first_lane=1))
+        queue = make(Host("x", 1), Host("y", 1))
         queue.submit("h", "normal", 0.0, avoid=["y"])
         (holder,) = queue.admit(0.0)
         assert holder.upstream == "x"
@@ -602,7 +612,7 @@ class TestRule12QueueBound:
 
     def test_only_healthy_free_lanes_count(self) -> None:
         """A free lane on an unhealthy host does not let a request past max_queue."""
-        queue = make(Host("x", 1), Host("y", 1, first_lane=1), max_queue=0)
+        queue = make(Host("x", 1), Host("y", 1), max_queue=0)
         queue.set_health("y", False)
         queue.submit("c", "normal", 0.0)
         queue.admit(0.0)
@@ -623,7 +633,7 @@ class TestRule12QueueBound:
 
     def test_wait_estimate_counts_healthy_lanes(self) -> None:
         """Lanes of unhealthy hosts do not shorten the estimate, unless none is healthy."""
-        queue = make(Host("x", 1), Host("y", 3, first_lane=1))
+        queue = make(Host("x", 1), Host("y", 3))
         queue.set_health("y", False)
         assert queue.wait_estimate_s() == 1.0  # (0 + 1) / 1 lane x 1 s assumed
         queue.set_health("x", False)
@@ -642,7 +652,7 @@ class TestRule12QueueBound:
 
 
 class TestRule13LaneNumbering:
-    """Rule 13: lanes numbered per host from first_lane; the lowest free one first."""
+    """Rule 13: a model's lanes numbered per host from 0; the lowest free one first."""
 
     def test_lowest_free_lane_first(self) -> None:
         """Admission takes the lowest free lane number, so a freed lane is reused."""
@@ -656,14 +666,17 @@ class TestRule13LaneNumbering:
         (again,) = queue.admit(1.0)
         assert again.lane == 1
 
-    def test_numbers_run_on_from_host_to_host(self) -> None:
-        """Hosts of 2 and 3 lanes number them 0-1 and 2-4."""
-        queue = make(Host("x", 2), Host("y", 3, first_lane=2))
-        for _ in range(5):
-            queue.submit("c", "normal", 0.0)
-        got = queue.admit(0.0)
-        assert sorted(t.lane for t in got if t.lane is not None) == [0, 1, 2, 3, 4]
-        assert {0, 1} == {t.lane for t in got if t.upstream == "x"}
+    def test_numbers_are_per_model_on_each_host(self) -> None:
+        """Each model's lanes on a host are numbered from 0, apart from other models'."""
+        queue = make(Host("x", 4), Host("y", 1))
+        for model in (A, A, B, A):
+            queue.submit("c", "normal", 0.0, model=model)
+        got = [(t.upstream, t.model, t.lane) for t in queue.admit(0.0)]
+        on_x = sorted((m, n) for host, m, n in got if host == "x")
+        assert sorted(n for m, n in on_x if m == A) == list(
+            range(len([m for m, _ in on_x if m == A]))
+        )
+        assert all(n == 0 for host, m, n in got if host == "y" or m == B)
 
 
 class TestRule14Health:
@@ -671,7 +684,7 @@ class TestRule14Health:
 
     def test_unhealthy_hosts_get_nothing_until_healthy(self) -> None:
         """With both hosts down nothing binds; the host that comes back takes the ticket."""
-        queue = make(Host("x", 1), Host("y", 1, first_lane=1))
+        queue = make(Host("x", 1), Host("y", 1))
         queue.set_health("x", False)
         queue.set_health("y", False)
         queue.submit("c", "normal", 0.0, model=A)
@@ -713,45 +726,45 @@ class TestRule15Snapshot:
 
     def test_a_host_without_the_model_sees_no_work(self) -> None:
         """With the model only on x, y's free lane is not idling beside a queue."""
-        queue = make(Host("x", 1), Host("y", 1, first_lane=1))
+        queue = make(Host("x", 1), Host("y", 1))
         queue.observe_host("x", installed=[A])
         queue.observe_host("y", installed=[B])
         for _ in range(3):
             queue.submit("c", "normal", 0.0, model=A)
         queue.admit(0.0)
-        assert (
-            HostSnapshot("x", 1, 1, True, 2, 0),
-            HostSnapshot("y", 1, 0, True, 0, 0),
-        ) == queue.snapshot().hosts
+        assert tuple(counts(h) for h in queue.snapshot().hosts) == (
+            ("x", 1, 1, True, 2, 0),
+            ("y", 1, 0, True, 0, 0),
+        )
 
     def test_a_model_limit_leaves_nothing_runnable(self) -> None:
         """A free lane the queued model may not use is eligible work, but nothing runnable."""
-        queue = make(Host("x", 2, model_lanes={A: 1}))
+        queue = make(Host("x", 2, overrides={A: 1}))
         for _ in range(3):
             queue.submit("c", "normal", 0.0, model=A)
         queue.admit(0.0)
-        assert (HostSnapshot("x", 2, 1, True, 2, 0),) == queue.snapshot().hosts
+        assert tuple(counts(h) for h in queue.snapshot().hosts) == (("x", 2, 1, True, 2, 0),)
 
     def test_runnable_before_admit(self) -> None:
         """Queued work next to free lanes is runnable until admit() binds it."""
-        queue = make(Host("x", 2, model_lanes={A: 1}))
+        queue = make(Host("x", 2, overrides={A: 1}))
         for model in (A, A, B):
             queue.submit("c", "normal", 0.0, model=model)
-        assert HostSnapshot("x", 2, 0, True, 3, 2) == _host_row(queue, "x")
+        assert counts(_host_row(queue, "x")) == ("x", 2, 0, True, 3, 2)
 
     def test_avoided_hosts_do_not_count_the_ticket(self) -> None:
         """A ticket that avoids a host is not that host's work."""
-        queue = make(Host("x", 1), Host("y", 1, first_lane=1))
+        queue = make(Host("x", 1), Host("y", 1))
         queue.submit("c", "normal", 0.0, model=A, avoid=["x"])
         queue.submit("c", "normal", 0.0, model=A)
         assert (_host_row(queue, "x").eligible, _host_row(queue, "y").eligible) == (1, 2)
 
     def test_an_unhealthy_host_has_no_work(self) -> None:
         """An unhealthy host is shown with nothing eligible."""
-        queue = make(Host("x", 1), Host("y", 1, first_lane=1))
+        queue = make(Host("x", 1), Host("y", 1))
         queue.set_health("x", False)
         queue.submit("c", "normal", 0.0)
-        assert HostSnapshot("x", 1, 0, False, 0, 0) == _host_row(queue, "x")
+        assert counts(_host_row(queue, "x")) == ("x", 1, 0, False, 0, 0)
 
     @pytest.mark.parametrize("seed", range(6))
     def test_nothing_runnable_after_admit(self, seed: int) -> None:
@@ -763,7 +776,7 @@ class TestRule15Snapshot:
         for i in range(rng.randint(2, 4)):
             caps = {m: rng.randint(1, 2) for m in models[:3] if rng.random() < 0.3}
             hosts.append(
-                Host(f"h{i}", rng.randint(1, 3), max_loaded=rng.randint(1, 2), model_lanes=caps)
+                Host(f"h{i}", rng.randint(1, 3), max_loaded=rng.randint(1, 2), overrides=caps)
             )
         queue = make(*hosts, affinity=rng.choice([0.0, 1.0]))
         names = [h.name for h in hosts]
@@ -807,7 +820,7 @@ class TestRule16Cost:
     def test_ten_thousand_queued_over_hosts_and_models(self) -> None:
         """10,000 tickets over 3 hosts and 6 models flow through; the ring steps over at most
         one tombstone per ticket, so its work per admission is O(1) amortised."""
-        hosts = [Host(f"h{i}", 4, first_lane=4 * i, max_loaded=2) for i in range(3)]
+        hosts = [Host(f"h{i}", 4, max_loaded=2) for i in range(3)]
         queue = make(*hosts, affinity=1.0, max_queue=20_000)
         models = [f"m{i}:latest" for i in range(6)]
         for i in range(10_000):
@@ -841,3 +854,94 @@ class TestRule16Cost:
         assert served == 5_000
         assert 0 < queue.ring.skipped <= 5_000
         assert (queue.depth, queue.busy) == (0, 0)
+
+
+def auto(name: str = "x", *, parallel: int | None = 4, max_loaded: int = 3) -> Host:
+    """A host in auto mode whose NUM_PARALLEL was read as `parallel` (None: unreadable)."""
+    seen = Parallel(parallel, "ollama-env") if parallel else Parallel.unknown("unreadable")
+    return Host(name, None, max_loaded=max_loaded, parallel=seen)
+
+
+def fill(queue: LaneQueue, model: str, count: int) -> list[Ticket]:
+    """Submit `count` tickets for `model` and admit what fits."""
+    for _ in range(count):
+        queue.submit("c", "normal", 0.0, model=model)
+    return queue.admit(0.0)
+
+
+class TestRule6LaneMap:
+    """Rule 6, auto: each model's lanes from the lane map; at most max_loaded models run."""
+
+    def test_a_chat_model_runs_num_parallel(self) -> None:
+        """With NUM_PARALLEL 4 and the model's facts known, four run and the fifth waits."""
+        queue = make(auto())
+        queue.observe_model("x", A, capabilities=("completion",), architecture="llama")
+        assert len(fill(queue, A, 5)) == 4
+        assert queue.depth == 1
+
+    def test_an_embedding_model_runs_one(self) -> None:
+        """An embedding model gets one lane whatever NUM_PARALLEL says."""
+        queue = make(auto())
+        queue.observe_model("x", A, capabilities=("embedding",), architecture="bert")
+        assert len(fill(queue, A, 3)) == 1
+
+    def test_a_one_lane_architecture_runs_one(self) -> None:
+        """A qwen3vl model gets one lane."""
+        queue = make(auto())
+        queue.observe_model("x", A, capabilities=("completion", "vision"), architecture="qwen3vl")
+        assert len(fill(queue, A, 3)) == 1
+
+    def test_a_model_not_looked_up_yet_is_never_over_admitted(self) -> None:
+        """Until /api/show answers, a model runs one at a time; then it gets its lanes."""
+        queue = make(auto())
+        held = fill(queue, A, 3)
+        assert len(held) == 1
+        queue.observe_model("x", A, capabilities=("completion",), architecture="llama")
+        assert len(queue.admit(1.0)) == 2
+
+    def test_models_add_up_until_max_loaded_models_run(self) -> None:
+        """Each model has its own lanes; a model beyond max_loaded running ones waits."""
+        queue = make(auto(max_loaded=2))
+        for model in (A, B, "c:latest"):
+            queue.observe_model("x", model, capabilities=("completion",), architecture="llama")
+        got = fill(queue, A, 4) + fill(queue, B, 4) + fill(queue, "c:latest", 1)
+        expected = [(m, n) for m in (A, B) for n in range(4)]
+        assert sorted((t.model, t.lane) for t in got) == expected
+        assert (queue.busy, queue.lanes, queue.depth) == (8, 8, 1)
+
+    def test_a_new_num_parallel_applies_to_new_tickets_only(self) -> None:
+        """NUM_PARALLEL read as 2 after 4: running tickets keep their lanes, no new one starts
+        until the model is under 2."""
+        queue = make(auto())
+        queue.observe_model("x", A, capabilities=("completion",), architecture="llama")
+        held = fill(queue, A, 5)
+        queue.observe_parallel("x", Parallel(2, "ollama-env"))
+        for ticket in held[:2]:
+            queue.finish(ticket, 1.0)
+        assert (queue.busy, queue.admit(1.0)) == (2, [])
+        queue.finish(held[2], 2.0)
+        assert len(queue.admit(2.0)) == 1
+
+    def test_a_hand_set_cap_is_what_the_user_said(self) -> None:
+        """lanes set by hand: the host's lanes are shared by its models and the rules are not
+        applied (as before the lane map); model_lanes still limits a model."""
+        queue = make(Host("x", 4, overrides={B: 1}))
+        queue.observe_model("x", A, capabilities=("embedding",), architecture="bert")
+        assert len(fill(queue, A, 3)) == 3
+        assert len(fill(queue, B, 3)) == 1
+        row = next(m for m in queue.snapshot().hosts[0].models if m.name == A)
+        assert (row.lanes, row.source, row.ollama_lanes, row.ollama_source) == (
+            4,
+            "config",
+            1,
+            "rule:embedding",
+        )
+
+    def test_configure_host_switches_between_cap_and_auto(self) -> None:
+        """A reloaded config moves a host from a cap to auto: the map decides from then on."""
+        queue = make(Host("x", 4, parallel=Parallel(2, "ollama-env")))
+        queue.observe_model("x", A, capabilities=("completion",), architecture="llama")
+        queue.configure_host("x", cap=None, overrides={})
+        assert len(fill(queue, A, 4)) == 2
+        with pytest.raises(SchedulerError):
+            queue.configure_host("x", cap=0, overrides={})
