@@ -12,7 +12,7 @@ from pydantic_settings import NoDecode, SettingsConfigDict
 
 from proxy.browsers import split_origins
 from proxy.config import FileSettings, SettingsError, load_settings
-from proxy.upstream_specs import PinSpec, UpstreamSpec, http_url, model_key
+from proxy.upstream_specs import Lanes, PinSpec, UpstreamSpec, http_url, model_key
 
 __all__ = [
     "ListenAddress",
@@ -91,7 +91,20 @@ class ProxySettings(FileSettings):
         "127.0.0.1:11435", description="address the proxy binds, HOST:PORT"
     )
     upstream: str = Field("http://127.0.0.1:11434", description="the Ollama server's URL")
-    lanes: int = Field(1, ge=1, le=256, description="inference requests sent upstream at once")
+    lanes: Lanes = Field(
+        "auto",
+        description='requests sent upstream at once: "auto" (each model\'s lanes, learned '
+        "from Ollama) or a number (a cap shared by all models, as set by hand)",
+    )
+    num_parallel: int | None = Field(
+        None,
+        ge=1,
+        le=256,
+        description="Ollama's OLLAMA_NUM_PARALLEL, when the proxy cannot read it (a remote host)",
+    )
+    model_lanes: dict[str, Annotated[int, Field(ge=1, le=256)]] = Field(
+        default_factory=dict, description="model -> lanes, overriding the lane map (JSON object)"
+    )
     max_queue: int = Field(1024, ge=0, description="requests waiting beyond this get 503")
     aging_s: float = Field(30.0, gt=0, description="seconds of waiting that promote a class")
     max_wait_interactive_s: float | None = Field(None, gt=0, description="queue-wait limit")
@@ -158,6 +171,11 @@ class ProxySettings(FileSettings):
     def _upstream_is_http(cls, value: str) -> str:
         return http_url(value)
 
+    @field_validator("model_lanes")
+    @classmethod
+    def _canonical_lanes(cls, value: dict[str, int]) -> dict[str, int]:
+        return {model_key(name): lanes for name, lanes in value.items()}
+
     @field_validator("pin")
     @classmethod
     def _canonical_pins(cls, value: dict[str, PinSpec]) -> dict[str, PinSpec]:
@@ -176,7 +194,15 @@ class ProxySettings(FileSettings):
         """The hosts: the `upstreams` list, else one named `default` from upstream and lanes."""
         if self.upstreams:
             return list(self.upstreams)
-        return [UpstreamSpec(name="default", url=self.upstream, lanes=self.lanes)]
+        return [
+            UpstreamSpec(
+                name="default",
+                url=self.upstream,
+                lanes=self.lanes,
+                num_parallel=self.num_parallel,
+                model_lanes=self.model_lanes,
+            )
+        ]
 
     @property
     def token(self) -> str | None:

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
-import os
-from collections.abc import Mapping
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-__all__ = ["PinSpec", "UpstreamSpec", "http_url", "model_key", "resolve_lanes"]
+__all__ = ["Lanes", "PinSpec", "UpstreamSpec", "http_url", "is_loopback_url", "model_key"]
 
 
 def http_url(value: str) -> str:
@@ -21,6 +19,9 @@ def http_url(value: str) -> str:
 
 
 DEFAULT_MAX_LOADED = 3  # Ollama's OLLAMA_MAX_LOADED_MODELS default on one GPU or on CPU
+
+Lanes = Annotated[int, Field(ge=1, le=256)] | Literal["auto"]
+"""A host's lanes: "auto" (learned from Ollama, per model) or a number set by hand (a cap)."""
 
 
 def model_key(name: str) -> str:
@@ -38,9 +39,15 @@ class UpstreamSpec(BaseModel):
 
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     url: str
-    lanes: Annotated[int, Field(ge=1, le=256)] | Literal["auto"] = 1
+    lanes: Lanes = "auto"
+    num_parallel: int | None = Field(
+        None,
+        ge=1,
+        le=256,
+        description="the host's OLLAMA_NUM_PARALLEL, when the proxy cannot read it (remote)",
+    )
     model_lanes: dict[str, Annotated[int, Field(ge=1, le=256)]] = Field(
-        default_factory=dict, description="per-model lane limits, e.g. embedding models: 1"
+        default_factory=dict, description="per-model lanes, overriding the lane map's rules"
     )
     weight: float = Field(1.0, gt=0, description="share of load relative to the other hosts")
     max_loaded_models: int = Field(
@@ -70,7 +77,8 @@ class PinSpec(BaseModel):
     keep_alive: int | str | None = Field(None, description="keep_alive to force, e.g. '1h'")
 
 
-def _is_loopback_url(url: str) -> bool:
+def is_loopback_url(url: str) -> bool:
+    """True for a URL on this machine's loopback (localhost, 127.0.0.0/8, ::1)."""
     host = urlsplit(url).hostname or ""
     if host == "localhost":
         return True
@@ -78,17 +86,3 @@ def _is_loopback_url(url: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def resolve_lanes(spec: UpstreamSpec, env: Mapping[str, str] | None = None) -> int:
-    """Lanes for a host; `auto` reads OLLAMA_NUM_PARALLEL for a loopback host, else 1.
-
-    Ollama does not report its parallelism over HTTP, so `auto` can only trust this machine's
-    environment (the same variable a local Ollama reads); anything else gets the safe value 1.
-    """
-    if spec.lanes != "auto":
-        return spec.lanes
-    raw = (os.environ if env is None else env).get("OLLAMA_NUM_PARALLEL", "").strip()
-    if _is_loopback_url(spec.url) and raw.isdigit() and int(raw) >= 1:
-        return min(int(raw), 256)
-    return 1

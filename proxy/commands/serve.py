@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any, get_args, get_origin
+from typing import Any, Literal, get_args, get_origin
 
 from proxy.config import CONFIG_ENV, load_settings
 from proxy.settings import ProxySettings
@@ -28,7 +28,10 @@ def _json(text: str) -> Any:
 
 
 def _flag_type(annotation: Any) -> Any:
-    """The argparse `type` for a settings field: int, float or str (validation is pydantic's)."""
+    """The argparse `type` for a settings field: int, float or str (validation is pydantic's);
+    str for a number that may also be a word (`--lanes auto`)."""
+    if any(get_origin(arg) is Literal for arg in get_args(annotation)):
+        return str
     for candidate in (annotation, *get_args(annotation)):
         if candidate in (int, float):
             return candidate
@@ -78,4 +81,4 @@ def _run(args: argparse.Namespace) -> int:
     settings = load_settings(ProxySettings, overrides, config_file=args.config)
     from proxy.relay.server import serve  # imported late: `lanes --help` stays light
 
-    return serve(settings)
+    return serve(settings, lambda: load_settings(ProxySettings, overrides, config_file=args.config))

@@ -5,9 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from proxy.lanes.backlog import Backlog
+from proxy.lanes.lanemap import Parallel
 from proxy.lanes.placement import Host
 
 __all__ = ["HostSnapshot", "ModelSnapshot", "QueueSnapshot", "host_snapshot"]
+
+_NOT_READ = Parallel.unknown("not read yet")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +36,8 @@ class HostSnapshot:
     eligible: int  # queued tickets this host may serve (rule 10)
     runnable: int  # of those, how many it could start now (free lanes, model limits)
     models: tuple[ModelSnapshot, ...] = ()
+    cap: int | None = None  # lanes set by hand; None: auto
+    parallel: Parallel = _NOT_READ  # its NUM_PARALLEL, as read
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +75,8 @@ def host_snapshot(host: Host, backlog: Backlog, held: set[str]) -> HostSnapshot:
         eligible,
         runnable,
         models=model_rows(host, backlog),
+        cap=host.cap,
+        parallel=host.parallel,
     )
 
 

@@ -15,6 +15,7 @@ from proxy.lanes.queue import LaneQueue
 from proxy.relay.gate import LaneGate
 from proxy.relay.handler import Handler
 from proxy.relay.inflight import InFlight
+from proxy.relay.mapper import LaneMapper
 from proxy.relay.middleware import add_cors_headers, exchange_middleware
 from proxy.relay.router import Router
 from proxy.relay.upstream import open_session
@@ -25,16 +26,18 @@ from proxy.stats.metrics import CONTENT_TYPE_LATEST, Metrics
 from proxy.stats.recorder import Recorder, Tee
 from proxy.stats.schema import StatsView
 from proxy.stats.view import build_view
-from proxy.upstream_specs import UpstreamSpec, resolve_lanes
+from proxy.upstream_specs import UpstreamSpec
 
 __all__ = [
     "GATE",
     "INFLIGHT",
     "LEDGER",
+    "MAPPER",
     "METRICS",
     "ROUTER",
     "SESSION",
     "SETTINGS",
+    "apply_settings",
     "build_hosts",
     "create_app",
     "make_gate",
@@ -44,6 +47,7 @@ __all__ = [
 SETTINGS = web.AppKey("settings", ProxySettings)
 GATE = web.AppKey("gate", LaneGate)
 INFLIGHT = web.AppKey("inflight", InFlight)
+MAPPER = web.AppKey("mapper", LaneMapper)
 LEDGER = web.AppKey("ledger", Ledger)
 METRICS = web.AppKey("metrics", Metrics)
 SESSION = web.AppKey("session", aiohttp.ClientSession)
@@ -51,22 +55,17 @@ ROUTER = web.AppKey("router", Router)
 
 
 def build_hosts(specs: list[UpstreamSpec]) -> list[Host]:
-    """One `Host` per spec, lane numbers running on from one host to the next."""
-    hosts, first = [], 0
-    for spec in specs:
-        lanes = resolve_lanes(spec)
-        hosts.append(
-            Host(
-                spec.name,
-                lanes,
-                first_lane=first,
-                weight=spec.weight,
-                max_loaded=spec.max_loaded_models,
-                model_lanes=spec.model_lanes,
-            )
+    """One `Host` per spec: its cap (lanes set by hand) or auto, and its model_lanes."""
+    return [
+        Host(
+            spec.name,
+            None if spec.lanes == "auto" else spec.lanes,
+            weight=spec.weight,
+            max_loaded=spec.max_loaded_models,
+            overrides=spec.model_lanes,
         )
-        first += lanes
-    return hosts
+        for spec in specs
+    ]
 
 
 def make_gate(settings: ProxySettings) -> LaneGate:
@@ -96,6 +95,25 @@ def make_ledger(settings: ProxySettings, gate: LaneGate) -> Ledger:
     )
 
 
+def apply_settings(app: web.Application, fresh: ProxySettings) -> list[str]:
+    """Apply reloaded settings to a running app; returns the settings that need a restart.
+
+    Each host's lanes (a cap or auto), model_lanes and num_parallel change at once, and the
+    lane map is read again at the next poll; queued and running requests stay as they are.
+    """
+    old = app[SETTINGS]
+    changed_hosts = app[MAPPER].configure(fresh.upstream_specs())
+    live = {"lanes", "model_lanes", "num_parallel", "upstreams"}
+    restart = [
+        name
+        for name in type(fresh).model_fields
+        if name not in live and getattr(old, name) != getattr(fresh, name)
+    ]
+    if changed_hosts:
+        restart.append(f"upstreams ({', '.join(changed_hosts)})")
+    return restart
+
+
 def create_app(settings: ProxySettings, *, recorder: Recorder | None = None) -> web.Application:
     """Build the proxy app; the upstream session opens at startup and closes at cleanup.
 
@@ -103,6 +121,7 @@ def create_app(settings: ProxySettings, *, recorder: Recorder | None = None) -> 
     """
     gate = make_gate(settings)
     router = Router(settings, gate.queue, gate)
+    mapper = LaneMapper(gate.queue, gate, settings.upstream_specs())
     ledger = make_ledger(settings, gate)
 
     def view() -> StatsView:
@@ -117,13 +136,14 @@ def create_app(settings: ProxySettings, *, recorder: Recorder | None = None) -> 
     metrics = Metrics(view, client_labels=settings.metrics_client_labels)
     ledger.observers.append(metrics.observe)
     sink: Recorder = ledger if recorder is None else Tee(ledger, recorder)
-    handler = Handler(settings, gate, router, sink)
+    handler = Handler(settings, gate, router, sink, mapper)
     inflight = InFlight()
     app = web.Application(
         client_max_size=settings.max_body_mb * 2**20,
         middlewares=[exchange_middleware(settings, sink, inflight)],
     )
     app[SETTINGS], app[GATE], app[ROUTER], app[INFLIGHT] = settings, gate, router, inflight
+    app[MAPPER] = mapper
     app[LEDGER], app[METRICS] = ledger, metrics
 
     async def stats_handler(request: web.Request) -> web.Response:
@@ -136,13 +156,15 @@ def create_app(settings: ProxySettings, *, recorder: Recorder | None = None) -> 
         async with open_session(settings) as session:
             app[SESSION] = session
             router.open(session)
+            mapper.open(router.readers)
             task = asyncio.create_task(
-                watch(router, gate, ledger, interval_s=settings.health_interval_s)
+                watch(router, mapper, gate, ledger, interval_s=settings.health_interval_s)
             )
             yield
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            await mapper.close()
 
     async def refuse_queued(app: web.Application) -> None:
         gate.close()

@@ -9,6 +9,7 @@ from aiohttp import web
 from proxy.relay.body import RequestBody
 from proxy.relay.classify import Route, Rules, classify, needs_body
 from proxy.relay.gate import LaneGate, Lease
+from proxy.relay.mapper import LaneMapper
 from proxy.relay.outcome import Exchange
 from proxy.relay.pinning import encode_document
 from proxy.relay.router import Router, Tap
@@ -28,9 +29,15 @@ class Handler:
     """Answers every request the middleware lets through; built with its router and gate."""
 
     def __init__(
-        self, settings: ProxySettings, gate: LaneGate, router: Router, recorder: Recorder
+        self,
+        settings: ProxySettings,
+        gate: LaneGate,
+        router: Router,
+        recorder: Recorder,
+        mapper: LaneMapper,
     ) -> None:
         self._gate = gate
+        self._mapper = mapper
         self._router = router
         self._recorder = recorder
         self._taps = not isinstance(recorder, NullRecorder)
@@ -71,6 +78,7 @@ class Handler:
             return web.json_response(await self._router.merged(facts.path))
         if facts.route is not Route.LANE:
             return await self._router.relay(request, facts, exchange, body=body)
+        self._mapper.ensure(facts.model_key)  # its lanes are known, or about to be
         rid, rec, clock = exchange.rid, self._recorder, time.monotonic
         rec.request_received(
             rid,

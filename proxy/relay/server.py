@@ -14,18 +14,20 @@ from __future__ import annotations
 import asyncio
 import gc
 import signal
+from collections.abc import Callable
 from typing import TypedDict
 
 import structlog
 from aiohttp import web
 
+from proxy.config import SettingsError
 from proxy.local import raise_open_file_limit
 from proxy.log import configure_logging
-from proxy.relay.app import GATE, INFLIGHT, create_app
+from proxy.relay.app import GATE, INFLIGHT, apply_settings, create_app
 from proxy.settings import ProxySettings, split_listen
 from proxy.status import ExitStatus
 
-__all__ = ["HANDLED_SIGNALS", "RunnerOptions", "run", "runner_options", "serve"]
+__all__ = ["HANDLED_SIGNALS", "Reload", "RunnerOptions", "run", "runner_options", "serve"]
 
 log = structlog.get_logger("proxy.relay.server")
 
@@ -34,18 +36,33 @@ _CLEANUP_S = 0.5  # for requests that arrive on kept-alive connections during th
 HANDLED_SIGNALS = (
     signal.SIGINT,  # Ctrl-C in a terminal
     signal.SIGTERM,  # kill, `launchctl bootout`, `systemctl stop`
-)
+)  # and SIGHUP (`kill -HUP`, `lanes tune --apply`): read the settings and the lane map again
 
 
-def serve(settings: ProxySettings) -> int:
+Reload = Callable[[], ProxySettings]
+"""Loads the settings again (the config file, the environment, the same flags): for SIGHUP."""
+
+
+def serve(settings: ProxySettings, reload: Reload | None = None) -> int:
     """Run the proxy until a handled signal and a drain; uses uvloop when it is installed."""
     configure_logging(settings.log_level)
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency except on Windows
-        return asyncio.run(run(settings))
-    status: int = uvloop.run(run(settings))
+        return asyncio.run(run(settings, reload))
+    status: int = uvloop.run(run(settings, reload))
     return status
+
+
+def _reloaded(app: web.Application, reload: Reload) -> None:
+    """SIGHUP: read the settings again and apply what can change while running."""
+    try:
+        fresh = reload()
+    except SettingsError as exc:
+        log.error("reload_failed", error=str(exc))
+        return
+    restart = apply_settings(app, fresh)
+    log.info("settings_reloaded", needs_restart=restart)
 
 
 class RunnerOptions(TypedDict):
@@ -65,7 +82,7 @@ def runner_options(settings: ProxySettings) -> RunnerOptions:
     return {"keepalive_timeout": settings.timeout_client_header_s}
 
 
-async def run(settings: ProxySettings) -> int:
+async def run(settings: ProxySettings, reload: Reload | None = None) -> int:
     """Serve on the running loop; returns the exit status."""
     app = create_app(settings)
     gate, inflight = app[GATE], app[INFLIGHT]
@@ -95,6 +112,8 @@ async def run(settings: ProxySettings) -> int:
     stop = asyncio.Event()
     for sig in HANDLED_SIGNALS:
         loop.add_signal_handler(sig, stop.set)
+    if reload is not None:
+        loop.add_signal_handler(signal.SIGHUP, _reloaded, app, reload)
     address = "{}:{}".format(*runner.addresses[0][:2])
     hosts = {spec.name: spec.url for spec in settings.upstream_specs()}
     upstream = next(iter(hosts.values())) if len(hosts) == 1 else hosts
@@ -111,7 +130,7 @@ async def run(settings: ProxySettings) -> int:
     try:
         await stop.wait()
     finally:
-        for sig in HANDLED_SIGNALS:
+        for sig in (*HANDLED_SIGNALS, signal.SIGHUP):
             loop.remove_signal_handler(sig)
     log.info("drain_started", running=gate.busy, queued=gate.depth)
     deadline = loop.time() + settings.drain_timeout_s

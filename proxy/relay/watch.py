@@ -1,4 +1,4 @@
-"""The one background reader of every host's state, feeding health, placement and statistics."""
+"""The one background reader of every host's state: health, placement, the lane map, stats."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import Callable
 import structlog
 
 from proxy.relay.gate import LaneGate
+from proxy.relay.mapper import LaneMapper
 from proxy.relay.router import Router
 from proxy.stats.ledger import Ledger
 
@@ -18,7 +19,9 @@ log = structlog.get_logger("proxy.watch")
 TICK_S = 0.25  # how often breaker timeouts are applied and the queue is checked for idle lanes
 
 
-async def _poll(router: Router, ledger: Ledger, clock: Callable[[], float]) -> None:
+async def _poll(
+    router: Router, mapper: LaneMapper, ledger: Ledger, clock: Callable[[], float]
+) -> None:
     names = list(router.readers)
     states = await asyncio.gather(*(router.readers[n].state() for n in names))
     now = clock()
@@ -31,10 +34,12 @@ async def _poll(router: Router, ledger: Ledger, clock: Callable[[], float]) -> N
             loaded=state.loaded,
             now=now,
         )
+    await asyncio.gather(*(mapper.host_seen(n, s) for n, s in zip(names, states, strict=True)))
 
 
 async def watch(
     router: Router,
+    mapper: LaneMapper,
     gate: LaneGate,
     ledger: Ledger,
     *,
@@ -51,7 +56,7 @@ async def watch(
         try:
             if now >= next_poll:
                 next_poll = now + interval_s
-                await _poll(router, ledger, clock)
+                await _poll(router, mapper, ledger, clock)
             router.apply_breakers()
             ledger.observe_queue(gate.snapshot(), clock())
         except Exception:

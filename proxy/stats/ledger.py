@@ -7,11 +7,19 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 
 from proxy.lanes.queue import QueueSnapshot
+from proxy.lanes.snapshot import ModelSnapshot
 from proxy.ollama import LoadedModel
 from proxy.stats.chunks import FinalMetrics, StreamTally
 from proxy.stats.recorder import Outcome
 from proxy.stats.records import Finished, HostSeen, Keyed, Request, guarded
-from proxy.stats.warnings import LOAD_OPTIONS, IdleWatch, WarningBook, WarningCheck, final_warnings
+from proxy.stats.warnings import (
+    LOAD_OPTIONS,
+    IdleWatch,
+    WarningBook,
+    WarningCheck,
+    final_warnings,
+    queueing_cause,
+)
 from proxy.stats.windows import SampleWindow, SecondBuckets
 
 __all__ = ["OTHER", "Ledger"]
@@ -70,6 +78,7 @@ class Ledger:
         self.warnings = WarningBook()
         self.idle: dict[str, IdleWatch] = {}  # per host
         self.queue_checked_at: float | None = None  # the latest observe_queue
+        self.lane_rows: dict[tuple[str, str], ModelSnapshot] = {}  # (host, model) -> its lanes
         self.hosts = {name: HostSeen(url) for name, url in hosts.items()}
 
     @guarded
@@ -186,6 +195,7 @@ class Ledger:
         """Check each host for free lanes next to work it could run (a bug if it persists)."""
         self.queue_checked_at = now
         several = len(queue.hosts) > 1
+        self.lane_rows = {(h.name, m.name): m for h in queue.hosts for m in h.models}
         for host in queue.hosts:
             stuck = host.healthy and host.busy < host.lanes and host.runnable > 0
             watch = self.idle.setdefault(host.name, IdleWatch())
@@ -276,6 +286,7 @@ class Ledger:
         num_ctx = own if isinstance(own, int) and not isinstance(own, bool) else loaded.get(name)
         warm = self.warm_since.get((req.host, req.model))
         where = req.host if len(self.hosts) > 1 else None
+        row = self.lane_rows.get((req.host, name))
         check = WarningCheck(
             model=req.model,
             client=req.client,
@@ -288,6 +299,7 @@ class Ledger:
             first_byte_ms=None if first_byte_s is None else first_byte_s * 1000.0,
             streamed_tokens=req.tally.tokens,
             final=final,
+            lanes_cause=None if row is None else queueing_cause(name, row),
         )
         found = final_warnings(
             check,

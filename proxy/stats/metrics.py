@@ -32,6 +32,46 @@ def _labelled(
     return family
 
 
+def _lane_map(v: StatsView) -> Iterable[Metric]:
+    """Each host's lane map: NUM_PARALLEL, and per model the lanes, why, and how many held."""
+    rows = v.upstreams.items()
+    yield _labelled(
+        GaugeMetricFamily(
+            "lanes_host_num_parallel",
+            "OLLAMA_NUM_PARALLEL of a host, as read (source: ollama-env, config).",
+            labels=["upstream", "source"],
+        ),
+        (
+            ([host, row.num_parallel_source], float(row.num_parallel))
+            for host, row in rows
+            if row.num_parallel is not None
+        ),
+    )
+    models = [(host, name, m) for host, row in rows for name, m in row.models.items()]
+    yield _labelled(
+        GaugeMetricFamily(
+            "lanes_model_lanes",
+            "Requests the proxy sends a model at once on a host, with the number's source.",
+            labels=["upstream", "model", "source"],
+        ),
+        (([host, name, m.source], float(m.lanes)) for host, name, m in models),
+    )
+    yield _labelled(
+        GaugeMetricFamily(
+            "lanes_model_ollama_lanes",
+            "Requests Ollama runs a model with at once, by the lane map's rules.",
+            labels=["upstream", "model", "source"],
+        ),
+        (([host, name, m.ollama_source], float(m.ollama_lanes)) for host, name, m in models),
+    )
+    yield _labelled(
+        GaugeMetricFamily(
+            "lanes_model_busy", "Lanes a model holds on a host now.", labels=["upstream", "model"]
+        ),
+        (([host, name], float(m.busy)) for host, name, m in models),
+    )
+
+
 class ViewCollector(Collector):
     """Turns one fresh `StatsView` per scrape into gauges and counters named `lanes_*`."""
 
@@ -166,6 +206,7 @@ class ViewCollector(Collector):
             ),
             (([host, m.name], 1.0) for host, row in rows for m in row.loaded_models),
         )
+        yield from _lane_map(v)
         yield _labelled(
             CounterMetricFamily(
                 "lanes_pinned_requests", "Requests whose options a pin changed.", labels=["model"]

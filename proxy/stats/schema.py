@@ -13,6 +13,7 @@ __all__ = [
     "LanesView",
     "LatencyView",
     "LoadedModel",
+    "ModelLanesRow",
     "Percentiles",
     "PinView",
     "QueueView",
@@ -133,6 +134,16 @@ class UpstreamView(_Frozen):
     checked_ago_s: float | None
 
 
+class ModelLanesRow(_Frozen):
+    """One model's lanes on one host: what the proxy sends at once, why, what Ollama runs."""
+
+    lanes: int
+    source: str
+    busy: int
+    ollama_lanes: int
+    ollama_source: str
+
+
 class UpstreamsRow(_Frozen):
     """One Ollama host: what its poll saw, its lanes and health, and placement's picture."""
 
@@ -145,6 +156,11 @@ class UpstreamsRow(_Frozen):
     lanes: int
     busy: int
     queued: int
+    cap: int | None
+    num_parallel: int | None
+    num_parallel_source: str
+    num_parallel_detail: str
+    models: dict[str, ModelLanesRow]
     healthy: bool
     requests: int
     swaps: int

@@ -53,19 +53,16 @@ def _header(doc: dict[str, Any]) -> Text:
 
 
 def _lanes(doc: dict[str, Any], width: int) -> Table:
-    rows = {row["lane"]: row for row in doc["lanes"]["running"]}
-    longest = max((row["elapsed_ms"] for row in rows.values()), default=0.0) or 1.0
+    """One row per held lane (by host, model, lane number), then one per free lane."""
+    held = sorted(doc["lanes"]["running"], key=lambda r: (r["upstream"], r["model"], r["lane"]))
+    longest = max((row["elapsed_ms"] for row in held), default=0.0) or 1.0
     cells = max(6, min(24, width - 88))
     table = Table(box=box.SIMPLE_HEAD, expand=False, pad_edge=False)
     for name in ("lane", "busy", "client", "class", "model", "route", "elapsed", "tokens"):
         table.add_column(name, justify="right" if name in ("lane", "elapsed", "tokens") else "left")
-    for lane in range(doc["lanes"]["configured"]):
-        row = rows.get(lane)
-        if row is None:
-            table.add_row(str(lane), _EMPTY * cells, "idle", "", "", "", "", "", style="dim")
-            continue
+    for row in held:
         table.add_row(
-            str(lane),
+            str(row["lane"]),
             bar(row["elapsed_ms"] / longest, cells),
             row["client"],
             row["priority"],
@@ -74,7 +71,29 @@ def _lanes(doc: dict[str, Any], width: int) -> Table:
             _seconds(row["elapsed_ms"]),
             str(row["tokens"]),
         )
+    for _ in range(max(0, doc["lanes"]["configured"] - len(held))):
+        table.add_row("-", _EMPTY * cells, "idle", "", "", "", "", "", style="dim")
     return table
+
+
+def _lane_map(doc: dict[str, Any]) -> Text:
+    """Per host: NUM_PARALLEL and where it was read, then each model's busy/lanes and why."""
+    text = Text()
+    for name, host in (doc.get("upstreams") or {}).items():
+        if not host.get("models"):
+            continue
+        known = host["num_parallel"]
+        parallel = f"NUM_PARALLEL {known if known is not None else '?'}"
+        mode = f"lanes {host['cap']} set by hand" if host["cap"] is not None else parallel
+        text.append(f"lane map   {name} ({mode}, {host['num_parallel_source']}): ", style="bold")
+        parts = []
+        for model, row in host["models"].items():
+            part = f"{model} {row['busy']}/{row['lanes']} {row['source']}"
+            if row["ollama_lanes"] < row["lanes"]:
+                part += f" (Ollama runs {row['ollama_lanes']}: {row['ollama_source']})"
+            parts.append(part)
+        text.append(" · ".join(parts) + "\n")
+    return text
 
 
 def _numbers(doc: dict[str, Any], width: int) -> Text:
@@ -142,6 +161,7 @@ def render_frame(stats: dict[str, Any], width: int) -> RenderableType:
     return Group(
         _header(stats),
         _lanes(stats, width),
+        _lane_map(stats),
         _numbers(stats, width),
         _hosts(stats),
         _warnings(stats),

@@ -15,6 +15,7 @@ from proxy.stats.schema import (
     LaneRow,
     LanesView,
     LatencyView,
+    ModelLanesRow,
     Percentiles,
     PinView,
     QueueView,
@@ -127,6 +128,20 @@ def _hosts(
             lanes=snap.lanes if snap else 0,
             busy=snap.busy if snap else 0,
             queued=snap.eligible if snap else 0,
+            cap=snap.cap if snap else None,
+            num_parallel=snap.parallel.value if snap else None,
+            num_parallel_source=snap.parallel.source if snap else "assumed",
+            num_parallel_detail=snap.parallel.detail if snap else "",
+            models={
+                m.name: ModelLanesRow(
+                    lanes=m.lanes,
+                    source=m.source,
+                    busy=m.busy,
+                    ollama_lanes=m.ollama_lanes,
+                    ollama_source=m.ollama_source,
+                )
+                for m in (snap.models if snap else ())
+            },
             healthy=own.healthy if own else True,
             requests=own.requests if own else 0,
             swaps=own.swaps if own else 0,

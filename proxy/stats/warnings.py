@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from proxy.stats.chunks import FinalMetrics
 from proxy.stats.schema import WarningView
@@ -17,6 +18,7 @@ __all__ = [
     "changed_options",
     "final_warnings",
     "is_truncated",
+    "queueing_cause",
 ]
 
 HINTS: dict[str, str] = {
@@ -29,8 +31,9 @@ HINTS: dict[str, str] = {
         "use one num_ctx per model everywhere, or a Modelfile alias per context size."
     ),
     "upstream_queueing": (
-        "Ollama runs fewer parallel slots than the proxy has lanes; set "
-        "OLLAMA_NUM_PARALLEL to the lane count, or lower the proxy's lanes."
+        "Ollama ran fewer requests at once than the proxy sent; the example names the model "
+        'and the likely cause. Use lanes = "auto" so the proxy learns each model\'s lanes from '
+        "Ollama, fix model_lanes, or send every client through the proxy."
     ),
     "lanes_idle_with_queue": (
         "A bug in ollama-lanes: lanes stayed free while requests waited; "
@@ -161,6 +164,7 @@ class WarningCheck:
     first_byte_ms: float | None
     streamed_tokens: int
     final: FinalMetrics
+    lanes_cause: str | None = None  # why Ollama may have queued it, from the lane map
 
 
 def final_warnings(
@@ -187,13 +191,42 @@ def final_warnings(
             out.append(("model_reloaded", f"{who}: load_duration {load_ms:.0f} ms{why}"))
     queued_ms = _upstream_wait_ms(facts)
     if queued_ms is not None and queued_ms > upstream_queue_warn_ms:
+        cause = f"; {facts.lanes_cause}" if facts.lanes_cause else ""
         out.append(
             (
                 "upstream_queueing",
-                f"{who}: waited about {queued_ms:.0f} ms inside Ollama for a parallel slot",
+                f"{who}: waited about {queued_ms:.0f} ms inside Ollama for a parallel slot{cause}",
             )
         )
     return out
+
+
+def queueing_cause(model: str, row: ModelLanes) -> str:
+    """The likely reason Ollama queued a request for `model`, from its lane-map row."""
+    if row.ollama_lanes < row.lanes:
+        return (
+            f"likely cause: the proxy sends up to {row.lanes} at once ({row.source}) but Ollama "
+            f"runs {model} with {row.ollama_lanes} ({row.ollama_source})"
+        )
+    if row.ollama_source == "assumed":
+        return "likely cause: Ollama's NUM_PARALLEL could not be read, so 1 lane is assumed"
+    return (
+        f"likely cause: another client sends {model} to Ollama directly, not through the proxy "
+        f"(the proxy sends up to {row.lanes}, {row.source})"
+    )
+
+
+class ModelLanes(Protocol):
+    """A lane-map row, as statistics read it."""
+
+    @property
+    def lanes(self) -> int: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def ollama_lanes(self) -> int: ...
+    @property
+    def ollama_source(self) -> str: ...
 
 
 def _upstream_wait_ms(facts: WarningCheck) -> float | None:

@@ -88,7 +88,7 @@ class TestLaneGate:
 
     async def test_move_takes_a_lane_on_another_host_and_reports_it(self) -> None:
         """`move(avoid=x)` trades the lane on x for one elsewhere; on_admitted hears both."""
-        gate = make(hosts=[Host("x", 1), Host("y", 1, first_lane=1)])
+        gate = make(hosts=[Host("x", 1), Host("y", 1)])
         seen: list[tuple[str, int]] = []
 
         def admitted(lease: Lease) -> None:
