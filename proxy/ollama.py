@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +15,7 @@ __all__ = [
     "InstalledModel",
     "LoadedModel",
     "ModelFacts",
+    "default_num_parallel",
     "error_body",
     "is_inference",
     "is_openai",
@@ -56,6 +58,15 @@ def error_body(path: str, status: int, message: str) -> bytes:
     kind = _OPENAI_TYPES.get(status, "api_error")
     envelope = {"error": {"message": message, "type": kind, "param": None, "code": None}}
     return json.dumps(envelope, separators=_COMPACT).encode()
+
+
+def default_num_parallel(version: str | None) -> int | None:
+    """Ollama's NUM_PARALLEL when unset: 1, except v0.2.0-v0.9.x chose it (None)."""
+    match = re.match(r"v?(\d+)\.(\d+)", version or "")
+    if match is None:
+        return 1
+    major_minor = (int(match[1]), int(match[2]))
+    return None if (0, 2) <= major_minor < (0, 10) else 1
 
 
 class LoadedModel(BaseModel):

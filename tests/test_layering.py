@@ -1,7 +1,10 @@
 """The tree shows the design: imports point one way, and nothing imports in a circle.
 
-    commands/ -> relay/ | stats/ | install/ | simulator/ -> lanes/ -> (the standard library)
+    commands/ -> relay/ | stats/ | install/ | simulator/ -> machine/ -> lanes/ -> (stdlib)
     every package -> the flat shared basics in proxy/*.py -> (nothing of ours below them)
+
+`machine/` (this machine: commands, processes, sockets, addresses) is the bottom sub-package:
+it imports only the flat modules and the pure `lanes/` (for the records it returns).
 
 Every import statement counts, including those inside functions and under TYPE_CHECKING.
 """
@@ -63,6 +66,11 @@ def _in(name: str, package: str) -> bool:
     return name == package or name.startswith(package + ".")
 
 
+def _flat(name: str) -> bool:
+    """A shared basic: `proxy` itself or one of the flat proxy/*.py modules."""
+    return MODULES[name].parent == ROOT / "proxy"
+
+
 def _violations(source: str, forbidden: tuple[str, ...]) -> list[str]:
     return [
         f"{name} imports {target}"
@@ -98,7 +106,7 @@ class TestArrows:
         ("source", "forbidden"),
         [
             ("proxy.relay", ("proxy.install", "proxy.commands")),
-            ("proxy.stats", ("proxy.relay", "proxy.install", "proxy.commands")),
+            ("proxy.stats", ("proxy.relay", "proxy.install", "proxy.commands", "proxy.machine")),
             ("proxy.install", ("proxy.relay", "proxy.commands")),
             ("proxy.simulator", ("proxy.install", "proxy.commands")),
         ],
@@ -106,6 +114,16 @@ class TestArrows:
     def test_packages_keep_their_direction(self, source: str, forbidden: tuple[str, ...]) -> None:
         """relay never imports install/commands; stats and install never import relay."""
         assert _violations(source, forbidden) == []
+
+    def test_machine_imports_no_package_above_it(self) -> None:
+        """machine/ imports only the flat modules, itself and the pure lanes/ records."""
+        assert [
+            f"{name} imports {target}"
+            for name in MODULES
+            if _in(name, "proxy.machine")
+            for target in _ours(name)
+            if not (_flat(target) or _in(target, "proxy.machine") or _in(target, "proxy.lanes"))
+        ] == []
 
     def test_nothing_imports_commands(self) -> None:
         """Subcommands are leaves: no module imports one (the entry point loads them by name)."""
@@ -118,7 +136,7 @@ class TestArrows:
 
     def test_flat_modules_are_the_bottom(self) -> None:
         """proxy/*.py (shared basics) import no sub-package; only the entry point may."""
-        subpackages = ("lanes", "relay", "stats", "install", "commands", "simulator")
+        subpackages = ("lanes", "relay", "stats", "install", "commands", "simulator", "machine")
         flat = [n for n in MODULES if n.count(".") == 1 and n.startswith("proxy.")]
         assert [
             f"{name} imports {target}"

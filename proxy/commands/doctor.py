@@ -13,8 +13,9 @@ from typing import Any, TextIO
 from proxy.install.checkup import gather_doctor_facts
 from proxy.install.doctor import Finding, diagnose
 from proxy.install.executor import make_target
-from proxy.install.machine import Machine, find_lanes_exe
+from proxy.install.lanes_exe import find_lanes_exe
 from proxy.install.platform_facts import default_urls
+from proxy.machine.machine import Machine
 from proxy.status import ExitStatus
 
 __all__ = ["doctor", "register", "render", "run_doctor"]

@@ -10,11 +10,11 @@ from typing import Any, TextIO, TypeVar
 
 from proxy.install.checkup import wait_ready
 from proxy.install.executor import InstallError, closing_lines, execute, prepare_target
-from proxy.install.machine import Machine
 from proxy.install.options import keep_alive_duration, lane_count, queue_bound
 from proxy.install.platform_facts import config_table, installer_situation, proxy_token
 from proxy.install.service import InstallOptions, addresses
 from proxy.install.service_plan import plan_install
+from proxy.machine.machine import Machine
 from proxy.status import ExitStatus
 
 __all__ = ["register", "run_install"]

@@ -15,7 +15,6 @@ from proxy.config import CONFIG_ENV, SettingsError, config_path, load_settings
 from proxy.install.checkup import short_reason
 from proxy.install.config_edit import read_config, set_value, write_config
 from proxy.install.kv_cache import kv_bytes_per_token
-from proxy.install.machine import Machine
 from proxy.install.tune import (
     choose_knee,
     kv_report,
@@ -30,6 +29,7 @@ from proxy.install.tune_sweep import (
     sweep,
     upstream_of,
 )
+from proxy.machine.machine import Machine
 from proxy.ollama_state import OllamaError
 from proxy.settings import ProxySettings
 from proxy.stats.client import StatsUnavailable

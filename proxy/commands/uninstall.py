@@ -7,9 +7,9 @@ import sys
 from typing import Any, TextIO
 
 from proxy.install.executor import InstallError, closing_lines, execute, prepare_target
-from proxy.install.machine import Machine
 from proxy.install.platform_facts import installer_situation
 from proxy.install.service_plan import plan_uninstall
+from proxy.machine.machine import Machine
 from proxy.status import ExitStatus
 
 __all__ = ["register", "run_uninstall"]

@@ -15,15 +15,11 @@ import aiohttp
 
 from proxy import __version__
 from proxy.install.doctor_facts import DoctorFacts, OllamaProbe, ProxyProbe
-from proxy.install.machine import Machine
-from proxy.install.platform_facts import (
-    brew_plist_env,
-    installed_service,
-    ollama_environment,
-    port_listeners,
-    proxy_token,
-)
+from proxy.install.platform_facts import brew_plist_env, installed_service, proxy_token
 from proxy.install.service import Target
+from proxy.machine.environment import ollama_environment
+from proxy.machine.listeners import port_listeners
+from proxy.machine.machine import Machine
 from proxy.ollama_state import OllamaError, OllamaReader
 from proxy.stats.client import StatsUnavailable, fetch_stats
 

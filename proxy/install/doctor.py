@@ -6,8 +6,10 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
 
-from proxy.install.doctor_facts import DoctorFacts, Listener
-from proxy.install.kv_cache import default_num_parallel, kv_bytes_per_token
+from proxy.install.doctor_facts import DoctorFacts
+from proxy.install.kv_cache import kv_bytes_per_token
+from proxy.machine.listeners import Listener
+from proxy.ollama import default_num_parallel
 
 __all__ = ["Finding", "diagnose"]
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from proxy.machine.listeners import Listener
 from proxy.ollama import LoadedModel
 
-__all__ = ["DoctorFacts", "InstalledService", "Listener", "OllamaProbe", "ProxyProbe"]
+__all__ = ["DoctorFacts", "InstalledService", "OllamaProbe", "ProxyProbe"]
 
 
 @dataclass(frozen=True)
@@ -29,14 +30,6 @@ class ProxyProbe:
     lanes: int | None = None  # None: did not answer
     version: str | None = None
     error: str | None = None
-
-
-@dataclass(frozen=True)
-class Listener:
-    """One listening socket on Ollama's port, and who owns it."""
-
-    address: str
-    owner: str  # "pid 123 (ollama)", or "uid 997" when the process cannot be seen
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TextIO
 
 from proxy.install.config_edit import write_config
-from proxy.install.machine import Machine, find_lanes_exe
+from proxy.install.lanes_exe import find_lanes_exe
 from proxy.install.platform_facts import config_table
 from proxy.install.service import (
     Action,
@@ -22,6 +22,7 @@ from proxy.install.service import (
     shell_line,
 )
 from proxy.install.service_plan import Plan
+from proxy.machine.machine import Machine
 from proxy.settings import ProxySettings
 
 __all__ = ["InstallError", "closing_lines", "execute", "make_target", "prepare_target"]

@@ -1,23 +1,13 @@
-"""Ollama memory facts: the default NUM_PARALLEL by version and KV-cache bytes per token."""
+"""Ollama memory facts: KV-cache bytes per token, from a model's /api/show model_info."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
-__all__ = ["default_num_parallel", "kv_bytes_per_token"]
+__all__ = ["kv_bytes_per_token"]
 
 # Bytes per cached element for OLLAMA_KV_CACHE_TYPE; q8_0 and q4_0 carry a scale per 32.
 _KV_ELEMENT_BYTES = {"f16": 2.0, "q8_0": 34 / 32, "q4_0": 18 / 32}
-
-
-def default_num_parallel(version: str | None) -> int | None:
-    """Ollama's NUM_PARALLEL when unset: 1, except v0.2.0-v0.9.x chose it (None)."""
-    match = re.match(r"v?(\d+)\.(\d+)", version or "")
-    if match is None:
-        return 1
-    major_minor = (int(match[1]), int(match[2]))
-    return None if (0, 2) <= major_minor < (0, 10) else 1
 
 
 def kv_bytes_per_token(info: Mapping[str, object], cache_type: str | None) -> int | None:

@@ -1,4 +1,4 @@
-"""Facts read from the machine: how Ollama is started, its environment, who listens, our files."""
+"""Facts read from the machine for the installer and the doctor: how Ollama starts, our files."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from proxy.install.config_edit import read_config
-from proxy.install.doctor_facts import InstalledService, Listener
-from proxy.install.machine import Machine
+from proxy.install.doctor_facts import InstalledService
 from proxy.install.service import (
     ENV_LABEL,
     OLLAMA_ADDRESS,
@@ -21,7 +20,7 @@ from proxy.install.service import (
     Target,
 )
 from proxy.install.service_plan import BREW_LABEL, Launch, Situation
-from proxy.install.sockets import listening_sockets, parse_lsof, process_name, socket_owners
+from proxy.machine.machine import Machine
 from proxy.settings import connect_url
 
 __all__ = [
@@ -31,12 +30,8 @@ __all__ = [
     "detect_launch",
     "installed_service",
     "installer_situation",
-    "ollama_environment",
-    "port_listeners",
     "proxy_token",
 ]
-
-ENV_NAMES = ("OLLAMA_NUM_PARALLEL", "OLLAMA_HOST", "OLLAMA_KV_CACHE_TYPE", "OLLAMA_KEEP_ALIVE")
 
 
 def _read_plist(path: Path) -> dict[str, Any] | None:
@@ -130,68 +125,6 @@ def installer_situation(machine: Machine, target: Target) -> Situation:
         installed_env={str(k): str(v) for k, v in installed_env.items()},
         existing=frozenset(path for path in ours if path.exists()),
     )
-
-
-def port_listeners(machine: Machine, port: int) -> tuple[tuple[Listener, ...], list[int]] | None:
-    """Who listens on `port` (and their pids); None when this machine cannot tell."""
-    if machine.platform == "darwin":
-        shown = machine.run(["lsof", "-nP", f"-iTCP:{port}", "-sTCP:LISTEN", "-Fpcn"])
-        if shown.rc == 127:
-            return None
-        rows = parse_lsof(shown.stdout)
-        return tuple(Listener(addr, f"pid {pid} ({cmd})") for addr, pid, cmd in rows), [
-            pid for _, pid, _ in rows
-        ]
-    sockets = listening_sockets(machine.proc_root, port)
-    if sockets is None:
-        return None
-    owners = socket_owners(machine.proc_root, {item.inode for item in sockets})
-    listeners, pids = [], []
-    for item in sockets:
-        pid = owners.get(item.inode)
-        if pid is None:
-            listeners.append(Listener(item.address, f"uid {item.uid}"))
-        else:
-            pids.append(pid)
-            listeners.append(
-                Listener(item.address, f"pid {pid} ({process_name(machine.proc_root, pid)})")
-            )
-    return tuple(listeners), pids
-
-
-def _from_environ(machine: Machine, pid: int) -> dict[str, str] | None:
-    try:
-        raw = (machine.proc_root / str(pid) / "environ").read_bytes()
-    except OSError:
-        return None
-    pairs = (item.decode(errors="replace").partition("=") for item in raw.split(b"\0") if item)
-    return {k: v for k, _, v in pairs if k.startswith("OLLAMA_")}
-
-
-def ollama_environment(machine: Machine, pids: list[int]) -> tuple[dict[str, str] | None, str]:
-    """Ollama's OLLAMA_* variables and where they were read; None when nothing could be read."""
-    if machine.platform == "darwin":
-        if machine.which("launchctl") is None:
-            return None, "launchctl is not available"
-        env: dict[str, str] = {}
-        for name in ENV_NAMES:
-            value = machine.run(["launchctl", "getenv", name]).stdout.strip()
-            if value:
-                env[name] = value
-        return env, "launchctl getenv; the app and brew services read it when they start"
-    for pid in pids:
-        found = _from_environ(machine, pid)
-        if found is not None:
-            return found, f"/proc/{pid}/environ of the process on Ollama's port"
-    shown = machine.run(
-        ["systemctl", "show", "ollama.service", "--property=LoadState", "--property=Environment"]
-    )
-    if shown.rc != 0 or "LoadState=loaded" not in shown.stdout:
-        return None, "no readable Ollama process and no ollama.service"
-    match = re.search(r"^Environment=(.*)$", shown.stdout, re.MULTILINE)
-    words = shlex.split(match[1]) if match else []
-    env = {k: v for k, _, v in (w.partition("=") for w in words) if k.startswith("OLLAMA_")}
-    return env, "systemctl show ollama.service"
 
 
 def brew_plist_env(machine: Machine) -> dict[str, str] | None:

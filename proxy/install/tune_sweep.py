@@ -18,10 +18,11 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from proxy.install.kv_cache import default_num_parallel
-from proxy.install.machine import Machine
-from proxy.install.platform_facts import ollama_environment, port_listeners
 from proxy.install.tune import StepResult
+from proxy.machine.environment import ollama_environment
+from proxy.machine.listeners import port_listeners
+from proxy.machine.machine import Machine
+from proxy.ollama import default_num_parallel
 from proxy.ollama_state import OllamaError, OllamaReader
 from proxy.stats.client import fetch_stats
 

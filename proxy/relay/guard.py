@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Mapping
 from aiohttp import web
 
 from proxy import browsers, errors
-from proxy.local import hostname, local_addresses
+from proxy.machine.addresses import hostname, local_addresses
 from proxy.settings import ProxySettings, is_loopback_host, split_listen
 
 __all__ = ["Guard"]

@@ -21,8 +21,8 @@ import structlog
 from aiohttp import web
 
 from proxy.config import SettingsError
-from proxy.local import raise_open_file_limit
 from proxy.log import configure_logging
+from proxy.machine.limits import raise_open_file_limit
 from proxy.relay.app import GATE, INFLIGHT, apply_settings, create_app
 from proxy.settings import ProxySettings, split_listen
 from proxy.status import ExitStatus

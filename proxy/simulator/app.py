@@ -11,7 +11,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from proxy import browsers
-from proxy.local import hostname, local_addresses
+from proxy.machine.addresses import hostname, local_addresses
 from proxy.settings import is_loopback_host, split_listen
 from proxy.simulator import api, wire
 from proxy.simulator.engine import Engine

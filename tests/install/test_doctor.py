@@ -8,10 +8,10 @@ from proxy.install.doctor import Finding, diagnose
 from proxy.install.doctor_facts import (
     DoctorFacts,
     InstalledService,
-    Listener,
     OllamaProbe,
     ProxyProbe,
 )
+from proxy.machine.listeners import Listener
 from proxy.ollama import LoadedModel
 
 GREEN = DoctorFacts(

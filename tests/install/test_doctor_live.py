@@ -11,11 +11,8 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
-import re
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -24,14 +21,13 @@ import pytest
 
 from proxy import __version__
 from proxy.commands.doctor import doctor
-from proxy.install.machine import Machine
+from proxy.machine.machine import Machine
 from tests.fixtures_proxy import ProxyFactory
 from tests.fixtures_sim import base_url
-from tests.install.conftest import Fakes
+from tests.machine import processes
+from tests.machine.fakes import Fakes
 from tests.ports import reserved_port
-from tests.waiting import PATIENCE_S
 
-REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(
     not Path("/proc/net/tcp").exists(), reason="reads Linux /proc like the doctor does there"
 )
@@ -60,65 +56,17 @@ server.serve_forever()
 """
 
 
-# `lanes simulate` prints this line on stderr once it listens.
-READY = re.compile(r"^simulated Ollama \S+ on (http://\S+) ")
-
-
 def child_env(tmp: Path) -> dict[str, str]:
     """The test's environment with OLLAMA_NUM_PARALLEL=2 and no user config files."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LANES_", "OLLAMA_"))}
-    return env | {"OLLAMA_NUM_PARALLEL": "2", "HOME": str(tmp), "XDG_CONFIG_HOME": str(tmp)}
-
-
-def stop(proc: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    return processes.child_env(tmp, OLLAMA_NUM_PARALLEL="2")
 
 
 @pytest.fixture(name="sim_process", scope="module")
 def _sim_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`lanes simulate` as a process with OLLAMA_NUM_PARALLEL=2; yields its URL.
-
-    It binds port 0 and names its URL in its ready line on stderr: no port to guess, and
-    the URL is known only once it listens. A thread copies stderr to sim.log.
-    """
+    """`lanes simulate` as a process with OLLAMA_NUM_PARALLEL=2; yields its URL."""
     log = tmp_path_factory.mktemp("sim") / "sim.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "proxy", "simulate", "--listen", "127.0.0.1:0"],
-        cwd=REPO,
-        env=child_env(log.parent),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    urls: list[str] = []
-    ready = threading.Event()
-
-    def copy_stderr() -> None:
-        assert proc.stderr is not None
-        with log.open("w") as out:
-            for line in proc.stderr:
-                out.write(line)
-                out.flush()
-                found = READY.search(line)
-                if found and not urls:
-                    urls.append(found.group(1))
-                    ready.set()
-        ready.set()  # the process ended
-
-    reader = threading.Thread(target=copy_stderr, daemon=True)
-    reader.start()
-    try:
-        if not ready.wait(PATIENCE_S) or not urls:
-            pytest.fail("simulator did not start: " + log.read_text())
-        yield urls[0]
-    finally:
-        stop(proc)
-        reader.join(timeout=10)
+    with processes.simulator_process(child_env(log.parent), log) as sim:
+        yield sim.url
 
 
 @pytest.fixture(name="machine")
@@ -158,7 +106,7 @@ def _squatters(tmp_path: Path) -> Iterator[tuple[int, list[int]]]:
         yield port, [proc.pid for proc in procs]
     finally:
         for proc in procs:
-            stop(proc)
+            processes.stop(proc)
             if proc.stdout is not None:
                 proc.stdout.close()
 

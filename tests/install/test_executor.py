@@ -16,7 +16,6 @@ from proxy.install.executor import (
     make_target,
     prepare_target,
 )
-from proxy.install.machine import Machine
 from proxy.install.service import (
     Action,
     RunCommand,
@@ -25,7 +24,8 @@ from proxy.install.service import (
     WriteFile,
 )
 from proxy.install.service_plan import Plan
-from tests.install.conftest import Fakes
+from proxy.machine.machine import Machine
+from tests.machine.fakes import Fakes
 
 
 def run(fakes: Fakes, machine: Machine, *actions: Action, dry_run: bool = False) -> str:

@@ -18,9 +18,9 @@ import pytest
 
 from proxy.commands import install, uninstall
 from proxy.install.executor import make_target
-from proxy.install.machine import find_lanes_exe
+from proxy.install.lanes_exe import find_lanes_exe
 from proxy.install.service import render_proxy_plist
-from tests.install.conftest import Fakes
+from tests.machine.fakes import Fakes
 
 BREW_LIST = (
     "Name   Status  User File\n"

@@ -1,10 +1,8 @@
-"""KV-cache bytes per token from model_info, and Ollama's default NUM_PARALLEL by version."""
+"""KV-cache bytes per token from a model's /api/show model_info."""
 
 from __future__ import annotations
 
-import pytest
-
-from proxy.install.kv_cache import default_num_parallel, kv_bytes_per_token
+from proxy.install.kv_cache import kv_bytes_per_token
 
 LLAMA_8B: dict[str, object] = {
     "general.architecture": "llama",
@@ -39,21 +37,3 @@ class TestKvBytesPerToken:
         """Without the architecture's shape there is no estimate."""
         assert kv_bytes_per_token({"general.architecture": "x", "x.block_count": 4}, None) is None
         assert kv_bytes_per_token({}, None) is None
-
-
-class TestDefaultNumParallel:
-    @pytest.mark.parametrize(
-        ("version", "expected"),
-        [
-            ("0.1.40", 1),
-            ("0.2.0", None),
-            ("0.6.7", None),
-            ("0.9.6", None),
-            ("0.10.0", 1),
-            ("0.33.0-sim", 1),
-            (None, 1),
-        ],
-    )
-    def test_by_version(self, version: str | None, expected: int | None) -> None:
-        """1 before v0.2 and from v0.10; automatic (unknown here) in between."""
-        assert default_num_parallel(version) == expected

@@ -1,30 +1,25 @@
-"""Facts from the machine, read through fake commands and a tmp home: launch mode, env, files."""
+"""Facts from the machine, read through fake commands and a tmp home: launch mode, files."""
 
 from __future__ import annotations
 
 import argparse
 import io
 import plistlib
-import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 
-import pytest
-
 from proxy.commands.doctor import doctor
-from proxy.install.machine import Machine, find_lanes_exe
 from proxy.install.platform_facts import (
     brew_plist_env,
     default_urls,
     detect_launch,
     installed_service,
-    ollama_environment,
 )
 from proxy.install.service import Target
+from proxy.machine.machine import Machine
 from tests.fixtures_proxy import ProxyFactory
 from tests.fixtures_sim import SimulatorFactory, base_url
-from tests.install.conftest import Fakes
+from tests.machine.fakes import Fakes
 
 
 def agents(machine: Machine) -> Path:
@@ -59,57 +54,6 @@ class TestDetectLaunch:
         """systemd reporting the unit not found means Ollama is started some other way."""
         fakes.answer("systemctl", stdout="LoadState=not-found\n")
         assert detect_launch(fakes.machine("linux")) == ("none", None)
-
-
-class TestEnvironment:
-    def test_systemctl_show_when_no_process_is_readable(self, fakes: Fakes) -> None:
-        """Without a readable process the unit's configured Environment= is parsed."""
-        fakes.answer(
-            "systemctl",
-            "show",
-            stdout='LoadState=loaded\nEnvironment=PATH=/bin OLLAMA_NUM_PARALLEL=3 "OLLAMA_X=a b"\n',
-        )
-        env, source = ollama_environment(fakes.machine("linux"), [])
-        assert env == {"OLLAMA_NUM_PARALLEL": "3", "OLLAMA_X": "a b"}
-        assert source == "systemctl show ollama.service"
-
-    def test_nothing_readable(self, fakes: Fakes) -> None:
-        """No process and no unit: unknown, with the reason."""
-        env, source = ollama_environment(fakes.machine("linux"), [])
-        assert env is None
-        assert "no ollama.service" in source
-
-    def test_proc_environ_of_a_child(self, fakes: Fakes) -> None:
-        """A process's OLLAMA_* variables are read from /proc/<pid>/environ."""
-        if not Path("/proc/self/environ").exists():
-            pytest.skip("needs Linux /proc")
-        # Until the exec is done, /proc/<pid>/environ holds the forked parent's environment
-        # (or nothing): read it only once the child says it runs.
-        child = subprocess.Popen(
-            [sys.executable, "-c", "import time; print('ready', flush=True); time.sleep(30)"],
-            env={"OLLAMA_NUM_PARALLEL": "5", "OTHER": "x"},
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            assert child.stdout is not None
-            assert child.stdout.readline() == "ready\n"
-            machine = replace(fakes.machine("linux"), proc_root=Path("/proc"))
-            env, source = ollama_environment(machine, [child.pid])
-        finally:
-            child.kill()
-            child.wait()
-            if child.stdout is not None:
-                child.stdout.close()
-        assert env == {"OLLAMA_NUM_PARALLEL": "5"}
-        assert source.startswith(f"/proc/{child.pid}/environ")
-
-    def test_launchctl_getenv_on_macos(self, fakes: Fakes) -> None:
-        """On macOS the values come from launchd's user environment."""
-        fakes.answer("launchctl", "getenv", "OLLAMA_NUM_PARALLEL", stdout="4\n")
-        env, source = ollama_environment(fakes.machine("darwin"), [])
-        assert env == {"OLLAMA_NUM_PARALLEL": "4"}
-        assert source.startswith("launchctl getenv")
 
 
 class TestFiles:
@@ -179,18 +123,3 @@ class TestDoctorOnMacos:
         assert "[FAIL] The brew services plist sets OLLAMA_HOST" in text
         assert text.endswith("1 problem(s) need fixing.\n")
         assert ["lsof", "-nP", f"-iTCP:{port}", "-sTCP:LISTEN", "-Fpcn"] in fakes.calls()
-
-
-class TestFindLanesExe:
-    def test_find_lanes_exe_prefers_the_running_script(self, fakes: Fakes, tmp_path: Path) -> None:
-        """The `lanes` being run wins; without one, an executable `lanes` is still found."""
-        script = tmp_path / "venv" / "lanes"
-        script.parent.mkdir()
-        script.write_text("#!/bin/sh\n")
-        script.chmod(0o755)
-        machine = fakes.machine("linux")
-        assert find_lanes_exe(machine, argv0=str(script)) == script
-        found = find_lanes_exe(machine, argv0="/usr/lib/python3/pytest")
-        assert found is not None
-        assert found.is_absolute()
-        assert found.name == "lanes"

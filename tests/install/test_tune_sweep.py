@@ -13,7 +13,8 @@ from proxy.install.tune_sweep import (
 from proxy.ollama_state import OllamaError
 from tests.fixtures_proxy import ProxyFactory
 from tests.fixtures_sim import SimulatorFactory, base_url
-from tests.install.conftest import Fakes, load
+from tests.install.conftest import load
+from tests.machine.fakes import Fakes
 from tests.ports import reserved_port
 
 

@@ -1,31 +1,13 @@
-"""This machine as the daemon sees it: its name, its interfaces' addresses, its file limit."""
+"""The process's resource limits: the open-file limit the daemon raises when it starts."""
 
 from __future__ import annotations
 
 import resource
-import socket
 import sys
 
-import psutil
-
-__all__ = ["hostname", "local_addresses", "raise_open_file_limit"]
+__all__ = ["raise_open_file_limit"]
 
 _DARWIN_OPEN_MAX = 10240  # macOS refuses a soft limit above OPEN_MAX, whatever the hard one
-
-
-def hostname() -> str:
-    """The machine's hostname, lower-case (Ollama accepts it as a Host)."""
-    return socket.gethostname().lower()
-
-
-def local_addresses() -> set[str]:
-    """Every IP address of this machine's interfaces, without IPv6 zone suffixes."""
-    return {
-        addr.address.partition("%")[0].lower()
-        for addrs in psutil.net_if_addrs().values()
-        for addr in addrs
-        if addr.family in (socket.AF_INET, socket.AF_INET6)
-    }
 
 
 def raise_open_file_limit() -> tuple[int, int]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from proxy.install.sockets import (
+from proxy.machine.sockets import (
     ProcSocket,
     listening_sockets,
     parse_lsof,

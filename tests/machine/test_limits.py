@@ -1,4 +1,4 @@
-"""This machine: its addresses and the daemon's open-file limit."""
+"""The daemon's open-file limit, raised when it starts."""
 
 from __future__ import annotations
 
@@ -8,20 +8,9 @@ import sys
 
 import pytest
 
-from proxy.local import local_addresses
-
-
-class TestAddresses:
-    def test_loopback_is_one_of_them(self) -> None:
-        """The interfaces' addresses include 127.0.0.1, without IPv6 zone suffixes."""
-        found = local_addresses()
-        assert "127.0.0.1" in found
-        assert not [a for a in found if "%" in a]
-
-
 CHILD = """
 import resource
-from proxy.local import raise_open_file_limit
+from proxy.machine.limits import raise_open_file_limit
 before, after = raise_open_file_limit()
 print(before, after, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
 """

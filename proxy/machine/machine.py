@@ -1,4 +1,4 @@
-"""The machine the installer and doctor act on: platform, home, user, and its external commands."""
+"""The machine the code acts on: platform, home, user, /proc, and its external commands."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from proxy.config import config_path
 
-__all__ = ["CommandResult", "Machine", "find_lanes_exe"]
+__all__ = ["CommandResult", "Machine"]
 
 COMMAND_TIMEOUT_S = 30.0
 
@@ -76,17 +76,3 @@ class Machine:
         except OSError as exc:
             return CommandResult(126, "", f"{argv[0]}: {exc}")
         return CommandResult(done.returncode, done.stdout, done.stderr)
-
-
-def find_lanes_exe(machine: Machine, argv0: str | None = None) -> Path | None:
-    """The installed `lanes` script: the one running now, else next to Python, else on PATH."""
-    argv0 = sys.argv[0] if argv0 is None else argv0
-    candidates = [Path(argv0)] if Path(argv0).name == "lanes" else []
-    candidates.append(Path(sys.executable).parent / "lanes")
-    on_path = machine.which("lanes")
-    if on_path is not None:
-        candidates.append(Path(on_path))
-    for path in candidates:
-        if path.is_file() and os.access(path, os.X_OK):
-            return path.absolute()
-    return None

@@ -1,0 +1,1 @@
+"""This machine: platform and external commands, processes and sockets, addresses and limits."""
