@@ -13,7 +13,7 @@ from proxy.config import SettingsError, load_settings
 from proxy.relay.merge import merge
 from proxy.relay.pinning import encode_document, pin_document
 from proxy.settings import ProxySettings
-from proxy.upstream_specs import PinSpec, UpstreamSpec, model_key, resolve_lanes
+from proxy.upstream_specs import PinSpec, UpstreamSpec, model_key
 
 CONFIG = """
 [serve]
@@ -112,14 +112,18 @@ class TestSettings:
 
 
 class TestAutoLanes:
-    def test_auto_reads_num_parallel_for_a_local_host_only(self) -> None:
-        """`lanes = "auto"` trusts OLLAMA_NUM_PARALLEL for a loopback host only; else 1."""
-        local = UpstreamSpec(name="a", url="http://localhost:11434", lanes="auto")
-        remote = UpstreamSpec(name="b", url="http://10.1.1.1:11434", lanes="auto")
-        env = {"OLLAMA_NUM_PARALLEL": "4"}
-        assert (resolve_lanes(local, env), resolve_lanes(remote, env)) == (4, 1)
-        assert resolve_lanes(local, {}) == 1
-        assert resolve_lanes(UpstreamSpec(name="c", url="http://h:1", lanes=6), env) == 6
+    def test_lanes_default_to_auto_with_the_hosts_settings(self) -> None:
+        """lanes is "auto" unless set; num_parallel and model_lanes reach the default host."""
+        spec = UpstreamSpec(name="b", url="http://10.1.1.1:11434")
+        assert (spec.lanes, spec.num_parallel) == ("auto", None)
+        settings = ProxySettings(num_parallel=4, model_lanes={"all-minilm": 1})
+        (default,) = settings.upstream_specs()
+        assert (default.lanes, default.num_parallel, default.model_lanes) == (
+            "auto",
+            4,
+            {"all-minilm:latest": 1},
+        )
+        assert UpstreamSpec(name="c", url="http://h:1", lanes=6).lanes == 6
 
     def test_model_key(self) -> None:
         """Model names get Ollama's `:latest` tag when they have none."""
