@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from proxy.config import CONFIG_ENV, load_settings
+from proxy.simulator.environment import reexec_with_lanes
 from proxy.simulator.server import serve
 from proxy.simulator.settings import SimulatorSettings
 from proxy.status import ExitStatus
@@ -18,7 +19,7 @@ __all__ = ["register", "run"]
 # (flag, type, help); each maps to the SimulatorSettings field of the same name.
 _FLAGS: tuple[tuple[str, type, str], ...] = (
     ("--listen", str, "address to bind, HOST:PORT (default 127.0.0.1:11434)"),
-    ("--lanes", int, "parallel slots per model (default OLLAMA_NUM_PARALLEL or 1)"),
+    ("--lanes", int, "slots per model, NUM_PARALLEL (default OLLAMA_NUM_PARALLEL or 1)"),
     ("--load-seconds", float, "seconds a model takes to load (default 2)"),
     ("--prefill-tps", float, "prompt tokens evaluated per second (default 2000)"),
     ("--decode-tps", float, "tokens generated per second by one request (default 40)"),
@@ -69,8 +70,8 @@ def register(subparsers: Any) -> None:
         dest="sim_models",
         metavar="NAME[:k=v,...]",
         help="serve this model instead of the defaults (repeatable); keys: ctx, size, "
-        "lanes, embed, dim, family, error_rate, error_after, busy_rate, hang_s, hang_rate, "
-        "drop_after, drop_rate, malformed_rate, slow_first_token_s",
+        "lanes, embed, vision, dim, family, arch, error_rate, error_after, busy_rate, hang_s, "
+        "hang_rate, drop_after, drop_rate, malformed_rate, slow_first_token_s",
     )
     parser.add_argument(
         "--config", type=Path, help=f"TOML config file, [simulate] table (default: ${CONFIG_ENV})"
@@ -92,8 +93,10 @@ def settings_from_args(args: argparse.Namespace) -> SimulatorSettings:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Serve until Ctrl-C or SIGTERM."""
+    """Serve until Ctrl-C or SIGTERM, with OLLAMA_NUM_PARALLEL = lanes in the process's
+    environment (re-executing itself once to put it there, like Ollama's)."""
     settings = settings_from_args(args)
+    reexec_with_lanes(settings.lanes)
 
     def ready(url: str) -> None:
         models = ", ".join(m.name for m in settings.models)

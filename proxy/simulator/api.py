@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from proxy.simulator import wire
+from proxy.simulator.catalog import ModelSpec
 from proxy.simulator.content import count_tokens, embedding
 from proxy.simulator.engine import Engine
 from proxy.simulator.inference import (
@@ -22,7 +23,6 @@ from proxy.simulator.inference import (
 from proxy.simulator.jobs import ApiError, Job, chat_job, decode_body, generate_job
 from proxy.simulator.jobs import parse_keep_alive as keep_alive_of
 from proxy.simulator.model import LoadOptions, MaxQueueExceeded, Ticket
-from proxy.simulator.settings import ModelSpec
 
 __all__ = ["ENGINE", "chat", "embed", "embeddings", "generate", "v1_chat", "v1_completions"]
 

@@ -7,9 +7,10 @@ import random
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from proxy.simulator.catalog import ModelSpec
 from proxy.simulator.faults import FaultPlan, plan_faults
 from proxy.simulator.model import LoadOptions, Phase, Simulation, Ticket
-from proxy.simulator.settings import ModelSpec, SimulatorSettings
+from proxy.simulator.settings import SimulatorSettings
 
 __all__ = ["Engine"]
 
@@ -157,6 +158,7 @@ class Engine:
                 "in_flight": sim.in_flight(name),
                 "queued": sim.queued(name),
                 "requests": c.requests,
+                "slot_waits": c.slot_waits,
                 "completed": c.completed,
                 "cancellations": c.cancellations,
                 "loads": c.loads,
@@ -175,6 +177,7 @@ class Engine:
             "models": models,
             "requests_total": sim.requests_total,
             "max_in_flight_total": sim.max_in_flight_total,
+            "slot_waits_total": sim.slot_waits_total,
             "in_flight_total": sum(len(r.running) for r in sim.runners.values()),
             "scheduler_queue": sum(1 for t in sim.queue if t.phase is Phase.SCHEDULING),
         }

@@ -5,7 +5,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from proxy.simulator.settings import ModelSpec, SimulatorSettings
+from proxy.simulator.catalog import ModelSpec
+from proxy.simulator.settings import SimulatorSettings
 
 __all__ = ["RUNNER_ERROR", "FaultPlan", "plan_faults"]
 

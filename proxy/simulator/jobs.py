@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from proxy.simulator.catalog import ModelSpec
 from proxy.simulator.content import (
     chat_prompt_tokens,
     count_tokens,
@@ -16,7 +17,7 @@ from proxy.simulator.content import (
 )
 from proxy.simulator.model import LoadOptions, Simulation
 from proxy.simulator.schema import json_reply
-from proxy.simulator.settings import ModelSpec, go_duration_s
+from proxy.simulator.settings import go_duration_s
 from proxy.simulator.wire import not_found_model
 
 __all__ = ["ApiError", "Job", "chat_job", "decode_body", "generate_job", "parse_keep_alive"]

@@ -9,7 +9,8 @@ Rules (ollama-api.md §6), all decided here and nowhere else; every call takes `
    while everything behind it waits. A cancelled ticket keeps its place until it reaches the head.
 3. A runner whose load options differ from the head's drains: it takes no new tickets, finishes
    the ones attached to it (running and waiting for a slot), then unloads and reloads.
-4. Each runner has `slots` slots; attached tickets wait for one in an unbounded FIFO.
+4. Each runner has `slots` slots; attached tickets wait for one in an unbounded FIFO. A ticket
+   that finds every slot busy when it attaches counts one `slot_waits` for its model.
 5. When `max_loaded_models` runners exist, the first idle one (by keep-alive, then name) is
    evicted; if none is idle, the one with the shortest keep-alive drains first.
 6. An idle runner unloads `keep_alive` seconds after its last ticket left (negative: never).
@@ -21,7 +22,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from proxy.simulator.settings import ModelSpec, canonical_name
+from proxy.simulator.catalog import ModelSpec, canonical_name
 from proxy.simulator.state import Counters, LoadOptions, MaxQueueExceeded, Phase, Runner, Ticket
 
 __all__ = ["Counters", "LoadOptions", "MaxQueueExceeded", "Phase", "Runner", "Simulation", "Ticket"]
@@ -59,6 +60,7 @@ class Simulation:
         self.counters = {name: Counters() for name in self.specs}
         self.requests_total = 0
         self.max_in_flight_total = 0
+        self.slot_waits_total = 0
         self.events: deque[dict[str, Any]] = deque(maxlen=2000)
         self._next_id = 0
         self._seq = 0
@@ -187,6 +189,7 @@ class Simulation:
         for name, counters in self.counters.items():
             counters.max_in_flight = self.in_flight(name)
         self.requests_total = 0
+        self.slot_waits_total = 0
         self.max_in_flight_total = sum(len(r.running) for r in self.runners.values())
         self.events.clear()
 
@@ -304,8 +307,23 @@ class Simulation:
                 self._log("start", ticket)
                 counters = self.counters[runner.spec.name]
                 counters.max_in_flight = max(counters.max_in_flight, len(runner.running))
+            self._count_slot_waits(runner)
         total = sum(len(r.running) for r in self.runners.values())
         self.max_in_flight_total = max(self.max_in_flight_total, total)
+
+    def _count_slot_waits(self, runner: Runner) -> None:
+        """Tickets still waiting right after the grant found every slot busy: count each once.
+
+        Counted ones form the head of the FIFO (tickets attach at its tail), so the walk
+        from the tail stops at the first one already counted."""
+        if runner.loading:
+            return
+        for ticket in reversed(runner.waiters):
+            if ticket.slot_waited:
+                break
+            ticket.slot_waited = True
+            self.counters[runner.spec.name].slot_waits += 1
+            self.slot_waits_total += 1
 
     def _detach(self, ticket: Ticket, now: float) -> None:
         runner = ticket.runner

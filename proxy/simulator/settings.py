@@ -7,30 +7,21 @@ import os
 import re
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from proxy.config import FileSettings
+from proxy.lanes.lanemap import ONE_LANE_ARCHITECTURES
 from proxy.settings import ListenAddress
+from proxy.simulator.catalog import (
+    DEFAULT_MODELS,
+    ModelSpec,
+    canonical_name,
+    parse_model_spec,
+    with_defaults,
+)
 
-__all__ = [
-    "DEFAULT_MODELS",
-    "FaultSettings",
-    "ModelSpec",
-    "SimulatorSettings",
-    "canonical_name",
-    "go_duration_s",
-    "parse_model_spec",
-]
-
-_GIB = 1024**3
-
-
-def canonical_name(name: str) -> str:
-    """`llama3.2` -> `llama3.2:latest`; names that carry a tag are kept as they are."""
-    name = name.strip()
-    last = name.rsplit("/", 1)[-1]
-    return name if ":" in last else f"{name}:latest"
+__all__ = ["SimulatorSettings", "go_duration_s"]
 
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
@@ -75,138 +66,6 @@ def _env_int(name: str, default: int) -> int:
         return default
 
 
-class FaultSettings(BaseModel):
-    """Fault injection knobs; on a ModelSpec, None means "use the run-wide value"."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    fault_error_rate: float | None = Field(None, ge=0, le=1)
-    fault_error_after_chunks: int | None = Field(None, ge=0)
-    fault_busy_rate: float | None = Field(None, ge=0, le=1)
-    fault_hang_s: float | None = Field(None, ge=0)
-    fault_hang_rate: float | None = Field(None, ge=0, le=1)
-    fault_drop_after_chunks: int | None = Field(None, ge=0)
-    fault_drop_rate: float | None = Field(None, ge=0, le=1)
-    fault_malformed_rate: float | None = Field(None, ge=0, le=1)
-    fault_slow_first_token_s: float | None = Field(None, ge=0)
-
-
-class ModelSpec(FaultSettings):
-    """One model the simulator serves."""
-
-    name: str
-    size: int = Field(4 * _GIB, ge=0, description="bytes on disk and in VRAM")
-    context_length: int = Field(32768, ge=4, description="training context")
-    embedding_only: bool = False
-    lanes: int | None = Field(None, ge=1, description="slots, overriding the run-wide lanes")
-    family: str = "llama"
-    parameter_size: str = "7.6B"
-    quantization_level: str = "Q4_K_M"
-    embedding_length: int = Field(3584, ge=1)
-
-    @field_validator("name")
-    @classmethod
-    def _canonical(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("model name must not be empty")
-        return canonical_name(value)
-
-
-# Keys accepted after the name in `--model NAME[:key=value,...]`.
-_SPEC_KEYS = {
-    "ctx": "context_length",
-    "context_length": "context_length",
-    "size": "size",
-    "lanes": "lanes",
-    "embed": "embedding_only",
-    "dim": "embedding_length",
-    "family": "family",
-    "error_rate": "fault_error_rate",
-    "error_after": "fault_error_after_chunks",
-    "busy_rate": "fault_busy_rate",
-    "hang_s": "fault_hang_s",
-    "hang_rate": "fault_hang_rate",
-    "drop_after": "fault_drop_after_chunks",
-    "drop_rate": "fault_drop_rate",
-    "malformed_rate": "fault_malformed_rate",
-    "slow_first_token_s": "fault_slow_first_token_s",
-}
-
-
-def _is_option_list(text: str) -> bool:
-    parts = [p.strip() for p in text.split(",") if p.strip()]
-    return bool(parts) and all(p.split("=", 1)[0] in _SPEC_KEYS for p in parts)
-
-
-def _parse_size(text: str) -> int:
-    match = re.fullmatch(r"\s*([0-9.]+)\s*([kmg]?)(i?)b?\s*", text.lower())
-    if not match:
-        raise ValueError(f"bad size {text!r}; use e.g. 4.7g or 512mib")
-    number, unit, binary = match.groups()
-    base = 1024 if binary else 1000
-    return int(float(number) * base ** " kmg".index(unit or " "))
-
-
-def parse_model_spec(text: str) -> dict[str, Any]:
-    """Parse `NAME[:ctx=8192,size=4.7g,lanes=2,embed,...]` into ModelSpec fields."""
-    name, options = text, ""
-    head, sep, tail = text.rpartition(":")
-    if sep and _is_option_list(tail):
-        name, options = head, tail
-    fields: dict[str, Any] = {"name": name}
-    for part in (p.strip() for p in options.split(",")):
-        if not part:
-            continue
-        key, eq, value = part.partition("=")
-        field = _SPEC_KEYS[key]
-        if field == "embedding_only":
-            fields[field] = value.lower() not in {"0", "false", "no"} if eq else True
-        elif field == "size":
-            fields[field] = _parse_size(value)
-        else:
-            fields[field] = value
-    return fields
-
-
-DEFAULT_MODELS: tuple[ModelSpec, ...] = (
-    ModelSpec(
-        name="qwen2.5:7b-instruct",
-        size=4_683_087_332,
-        context_length=32768,
-        family="qwen2",
-        parameter_size="7.6B",
-        embedding_length=3584,
-    ),
-    ModelSpec(
-        name="llama3.2:latest",
-        size=2_019_393_189,
-        context_length=131072,
-        family="llama",
-        parameter_size="3.2B",
-        embedding_length=3072,
-    ),
-    ModelSpec(
-        name="all-minilm:latest",
-        size=45_960_996,
-        context_length=512,
-        embedding_only=True,
-        family="bert",
-        parameter_size="23M",
-        quantization_level="F16",
-        embedding_length=384,
-    ),
-)
-
-
-def _with_defaults(fields: dict[str, Any]) -> dict[str, Any]:
-    """A `--model` naming a default model keeps that model's details unless overridden."""
-    name = canonical_name(str(fields.get("name", "")))
-    base = next((m for m in DEFAULT_MODELS if m.name == name), None)
-    if base is None:
-        return fields
-    return base.model_dump(exclude_none=True) | fields
-
-
 class SimulatorSettings(FileSettings):
     """Everything `lanes simulate` can be told; fault fields are run-wide defaults."""
 
@@ -222,7 +81,8 @@ class SimulatorSettings(FileSettings):
         default_factory=lambda: max(1, _env_int("OLLAMA_NUM_PARALLEL", 1)),
         ge=1,
         le=256,
-        description="parallel slots per loaded model (OLLAMA_NUM_PARALLEL)",
+        description="parallel slots per loaded model (OLLAMA_NUM_PARALLEL); 1 for embedding "
+        "models and the one-lane architectures",
     )
     load_seconds: float = Field(2.0, ge=0, description="time to load a model")
     prefill_tps: float = Field(2000.0, gt=0, description="prompt tokens per second")
@@ -275,7 +135,7 @@ class SimulatorSettings(FileSettings):
             value = json.loads(text) if text.startswith("[") else text.split(";")
             value = [v for v in value if not isinstance(v, str) or v.strip()]
         if isinstance(value, list):
-            return [_with_defaults(parse_model_spec(v)) if isinstance(v, str) else v for v in value]
+            return [with_defaults(parse_model_spec(v)) if isinstance(v, str) else v for v in value]
         return value
 
     @model_validator(mode="after")
@@ -294,10 +154,16 @@ class SimulatorSettings(FileSettings):
         return next((m for m in self.models if m.name == wanted), None)
 
     def slots_for(self, spec: ModelSpec) -> int:
-        """Parallel slots of a model: its override, else lanes; embedding models get 1."""
+        """Parallel slots of a model, as Ollama decides them (sched.go, see proxy.lanes.lanemap):
+        1 for embedding models and the one-lane architectures, else `lanes` (NUM_PARALLEL).
+        A spec's own `lanes` overrides every rule."""
         if spec.lanes is not None:
             return spec.lanes
-        return 1 if spec.embedding_only else self.lanes
+        if "embedding" in spec.capabilities:
+            return 1
+        if spec.architecture.lower() in ONE_LANE_ARCHITECTURES:
+            return 1
+        return self.lanes
 
     def fault(self, spec: ModelSpec, field: str) -> Any:
         """A fault value for one model: its own when set, else the run-wide one."""

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from proxy.simulator.settings import ModelSpec
+from proxy.simulator.catalog import ModelSpec
 
 __all__ = ["Counters", "LoadOptions", "MaxQueueExceeded", "Phase", "Runner", "Ticket"]
 
@@ -82,6 +82,7 @@ class Ticket:
     started_at: float | None = None
     decoding: bool = False
     loaded: bool = False  # this ticket waited for a load of its runner
+    slot_waited: bool = False  # it found every slot of its runner busy
 
 
 @dataclass(eq=False)
@@ -118,6 +119,7 @@ class Counters:
 
     max_in_flight: int = 0
     requests: int = 0
+    slot_waits: int = 0  # requests that found every slot busy and waited in the slot FIFO
     completed: int = 0
     cancellations: int = 0
     loads: int = 0

@@ -29,7 +29,7 @@ def parse(*argv: str) -> SimulatorSettings:
 
 class TestSettings:
     def test_defaults_are_ollamas(self) -> None:
-        """Without flags: 1 lane, queue 512, the three default models."""
+        """Without flags: 1 lane, queue 512, the four default models."""
         settings = parse()
         assert (
             settings.lanes,
@@ -40,6 +40,7 @@ class TestSettings:
             "qwen2.5:7b-instruct",
             "llama3.2:latest",
             "all-minilm:latest",
+            "qwen3-vl:8b",
         ]
         assert settings.slots_for(settings.models[2]) == 1
 

@@ -46,7 +46,7 @@ class TestOllamaClient:
         reply = await client.generate(model="llama3.2", prompt="hi", options={"num_predict": 3})
         assert reply.eval_count == 3
         assert len((await client.embed(model="all-minilm", input="x")).embeddings[0]) == 384
-        assert len((await client.list()).models) == 3
+        assert len((await client.list()).models) == 4
         assert len((await client.ps()).models) == 2
         assert (await client.show("qwen2.5:7b-instruct")).modelinfo
 
@@ -86,7 +86,7 @@ class TestOpenAIClient:
             vectors = await client.embeddings.create(model="all-minilm", input=["a", "b"])
             assert [len(d.embedding) for d in vectors.data] == [384, 384]
             models = await client.models.list()
-            assert len(models.data) == 3
+            assert len(models.data) == 4
         finally:
             await client.close()
 

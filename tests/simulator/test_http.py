@@ -64,7 +64,12 @@ class TestMetadata:
         async with aiohttp.ClientSession() as session:
             async with session.get(url + "/api/tags") as resp:
                 names = [m["name"] for m in (await resp.json())["models"]]
-            assert names == ["qwen2.5:7b-instruct", "llama3.2:latest", "all-minilm:latest"]
+            assert names == [
+                "qwen2.5:7b-instruct",
+                "llama3.2:latest",
+                "all-minilm:latest",
+                "qwen3-vl:8b",
+            ]
             async with session.get(url + "/api/ps") as resp:
                 assert await resp.json() == {"models": []}
             body = {"model": "llama3.2", "prompt": "", "options": {"num_ctx": 8192}}

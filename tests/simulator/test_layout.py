@@ -8,7 +8,19 @@ from pathlib import Path
 
 import pytest
 
-PURE = ("model", "state", "wire", "content", "schema", "jobs", "faults", "settings")
+PURE = (
+    "model",
+    "state",
+    "wire",
+    "content",
+    "schema",
+    "jobs",
+    "faults",
+    "settings",
+    "catalog",
+    "facts",
+    "environment",
+)
 
 
 @pytest.mark.parametrize("module", PURE)

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
+from proxy.simulator.catalog import DEFAULT_MODELS, ModelSpec
 from proxy.simulator.content import chat_prompt_tokens, count_tokens, truncated_tokens
 from proxy.simulator.model import LoadOptions, MaxQueueExceeded, Phase, Simulation, Ticket
-from proxy.simulator.settings import DEFAULT_MODELS, ModelSpec
 
 LLAMA = "llama3.2:latest"
 QWEN = "qwen2.5:7b-instruct"
@@ -121,6 +121,51 @@ class TestScheduling:
         sim.advance(1.0)
         assert phase(ticket) == Phase.DONE
         assert sim.in_flight(LLAMA) == 0
+
+
+class TestSlotWaits:
+    def test_each_ticket_finding_the_slots_busy_counts_once(self) -> None:
+        """Five tickets for a 2-slot model: 3 found every slot busy, counted once each,
+        however long they wait."""
+        sim = make()
+        loaded(sim)
+        tickets = [sim.submit(LLAMA, ctx(), 2.0) for _ in range(5)]
+        counts = [sim.counters[LLAMA].slot_waits]
+        for step in range(3):
+            sim.finish(next(t for t in tickets if phase(t) is Phase.RUNNING), 3.0 + step)
+            counts.append(sim.counters[LLAMA].slot_waits)
+        assert (counts, sim.slot_waits_total) == ([3, 3, 3, 3], 3)
+
+    def test_waiting_for_the_load_is_no_slot_wait(self) -> None:
+        """Three tickets for an unloaded 1-slot model: after the load, one runs and the
+        two behind it count a slot wait; waiting for the load itself counts none."""
+        sim = make()
+        for _ in range(3):
+            sim.submit(MINI, ctx(), 0.0)
+        before = sim.counters[MINI].slot_waits
+        sim.advance(1.0)
+        assert (before, sim.counters[MINI].slot_waits) == (0, 2)
+
+    def test_within_the_slots_nothing_counts(self) -> None:
+        """Two tickets for a 2-slot model, then a third after one finished: no slot wait."""
+        sim = make()
+        loaded(sim)
+        first, _ = sim.submit(LLAMA, ctx(), 2.0), sim.submit(LLAMA, ctx(), 2.0)
+        sim.finish(first, 3.0)
+        sim.submit(LLAMA, ctx(), 3.0)
+        assert (sim.in_flight(LLAMA) + sim.counters[LLAMA].completed, sim.slot_waits_total) == (
+            3,
+            0,
+        )
+
+    def test_load_only_tickets_never_count(self) -> None:
+        """Empty-prompt tickets on a model with its slots full count no slot wait."""
+        sim = make()
+        loaded(sim)
+        for _ in range(2):
+            sim.submit(LLAMA, ctx(), 2.0)
+        sim.submit(LLAMA, ctx(), 2.0, needs_slot=False)
+        assert sim.counters[LLAMA].slot_waits == 0
 
 
 class TestReload:
