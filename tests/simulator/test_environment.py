@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from proxy.install.sockets import listening_sockets, socket_owners
+from proxy.machine.sockets import listening_sockets, socket_owners
 from proxy.simulator.environment import NUM_PARALLEL, REEXEC_MARKER, environment_for
 from tests.waiting import PATIENCE_S, wait_for
 
