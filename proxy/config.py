@@ -8,6 +8,7 @@ imports no aiohttp, so the miner's pure modules may use it.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from contextvars import ContextVar
@@ -104,11 +105,16 @@ class FileSettings(BaseSettings):
         return (init_settings, env_settings, _TomlSection(settings_cls, section))
 
 
+_UNION_MEMBER = re.compile(r"constrained-\w+|\w+\[.*\]|int|str|float|bool")
+
+
 def _describe(cls: type[FileSettings], exc: ValidationError) -> str:
     """One line naming the setting, where it can be set, and what was wrong with it."""
     err = exc.errors()[0]
     msg = str(err["msg"]).removeprefix("Value error, ")
-    loc = [str(part) for part in err.get("loc", ())]
+    # A union (`lanes`: a number or "auto") names the member that failed, as in
+    # ("lanes", "constrained-int"): that is pydantic's detail, not a part of the setting.
+    loc = [str(part) for part in err.get("loc", ()) if not _UNION_MEMBER.fullmatch(str(part))]
     if not loc:
         return f"invalid settings: {msg}"
     name = loc[0]

@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     """Serve until Ctrl-C or SIGTERM, with OLLAMA_NUM_PARALLEL = lanes in the process's
     environment (re-executing itself once to put it there, like Ollama's)."""
     settings = settings_from_args(args)
-    reexec_with_lanes(settings.lanes)
+    reexec_with_lanes(settings.lanes, settings.version)
 
     def ready(url: str) -> None:
         models = ", ".join(m.name for m in settings.models)

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Mapping
 
 from proxy.lanes.lanemap import parse_num_parallel
+from proxy.ollama import default_num_parallel
 
 __all__ = ["NUM_PARALLEL", "REEXEC_MARKER", "environment_for", "reexec_with_lanes"]
 
@@ -22,18 +23,22 @@ NUM_PARALLEL = "OLLAMA_NUM_PARALLEL"
 REEXEC_MARKER = "LANES_SIMULATE_REEXECUTED"
 
 
-def environment_for(lanes: int, env: Mapping[str, str]) -> dict[str, str] | None:
-    """The environment to execute again with, or None when `env` already says `lanes`
-    (read as Ollama reads it: "04" is 4) or this process is the re-executed one."""
-    if env.get(REEXEC_MARKER) or parse_num_parallel(env.get(NUM_PARALLEL), None) == lanes:
+def environment_for(
+    lanes: int, env: Mapping[str, str], version: str | None = None
+) -> dict[str, str] | None:
+    """The environment to execute again with, or None when `env` already says `lanes` (read
+    as Ollama `version` reads it: "04" is 4, unset is its default) or this process is the
+    re-executed one."""
+    reading = parse_num_parallel(env.get(NUM_PARALLEL), default_num_parallel(version))
+    if env.get(REEXEC_MARKER) or reading == lanes:
         return None
     return {**env, NUM_PARALLEL: str(lanes), REEXEC_MARKER: "1"}
 
 
-def reexec_with_lanes(lanes: int) -> None:
+def reexec_with_lanes(lanes: int, version: str | None = None) -> None:
     """Replace this process by itself with OLLAMA_NUM_PARALLEL=`lanes` when needed; returns
     only when nothing had to change."""
-    env = environment_for(lanes, os.environ)
+    env = environment_for(lanes, os.environ, version)
     if env is None:
         return
     argv = list(sys.orig_argv) or [sys.executable, *sys.argv]

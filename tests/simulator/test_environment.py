@@ -49,6 +49,12 @@ class TestEnvironmentFor:
         """OLLAMA_NUM_PARALLEL that Ollama reads as the lanes: nothing to do."""
         assert environment_for(3, {NUM_PARALLEL: raw}) is None
 
+    def test_unset_as_ollama_reads_it(self) -> None:
+        """Unset is the version's default: 1 lane on 0.33 needs nothing, 2 lanes need the
+        variable."""
+        assert environment_for(1, {}, "0.33.0-sim") is None
+        assert environment_for(2, {}, "0.33.0-sim") is not None
+
     def test_no_second_execution(self) -> None:
         """A process that was re-executed never executes again, whatever its environment."""
         assert environment_for(3, {NUM_PARALLEL: "4", REEXEC_MARKER: "1"}) is None
