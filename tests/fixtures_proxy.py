@@ -20,7 +20,7 @@ __all__ = ["ProxyFactory", "gate_of", "proxy_settings"]
 ProxyFactory = Callable[..., Awaitable[TestServer]]
 
 
-def proxy_settings(upstream: str, lanes: int = 2, **overrides: Any) -> ProxySettings:
+def proxy_settings(upstream: str, lanes: int | str = 2, **overrides: Any) -> ProxySettings:
     """ProxySettings for tests: loopback, the given upstream and lanes, any overrides."""
     options: dict[str, Any] = {"listen": "127.0.0.1:0", "log_level": "warning"} | overrides
     return ProxySettings(upstream=upstream, lanes=lanes, **options)
@@ -40,7 +40,7 @@ def _proxy(aiohttp_server: AiohttpServer) -> ProxyFactory:
     """
 
     async def start(
-        upstream: str, lanes: int = 2, *, recorder: Recorder | None = None, **overrides: Any
+        upstream: str, lanes: int | str = 2, *, recorder: Recorder | None = None, **overrides: Any
     ) -> TestServer:
         settings = proxy_settings(upstream, lanes, **overrides)
         app = create_app(settings, recorder=recorder)

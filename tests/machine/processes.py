@@ -54,14 +54,16 @@ class SimProcess:
 
 
 @contextmanager
-def simulator_process(env: dict[str, str], log: Path) -> Iterator[SimProcess]:
-    """`lanes simulate` on 127.0.0.1:0 as its own process with `env`; its URL and pid.
+def simulator_process(
+    env: dict[str, str], log: Path, listen: str = "127.0.0.1:0"
+) -> Iterator[SimProcess]:
+    """`lanes simulate` on `listen` (port 0: any) as its own process with `env`; URL and pid.
 
     It names its URL in its ready line on stderr: no port to guess, and the URL is known only
     once it listens. A thread copies stderr to `log`.
     """
     proc = subprocess.Popen(
-        [sys.executable, "-m", "proxy", "simulate", "--listen", "127.0.0.1:0"],
+        [sys.executable, "-m", "proxy", "simulate", "--listen", listen],
         cwd=REPO,
         env=env,
         stdout=subprocess.DEVNULL,

@@ -234,3 +234,47 @@ async def test_busy_port_exits_unavailable(clean_env: Path) -> None:
         _, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 3
     assert b"listen_failed" in err
+
+
+async def _host_row(url: str) -> dict[str, Any]:
+    async with aiohttp.ClientSession() as session, session.get(url + "/stats") as resp:
+        row: dict[str, Any] = (await resp.json())["upstreams"]["default"]
+        return row
+
+
+async def test_sighup_reloads_lanes_without_losing_a_request(
+    simulator: SimulatorFactory, serve: Any, clean_env: Path
+) -> None:
+    """SIGHUP re-reads the config file and the lane map; queued and running requests stay.
+
+    1. The config sets lanes = 1 by hand, and model_lanes nothing; 6 chats queue behind it.
+    2. The file is edited to lanes = 3 and SIGHUP sent while they wait.
+    3. /stats shows the cap of 3 (`settings_reloaded` is logged), the simulator's peak reaches
+       3, and all six requests complete.
+    """
+    sim = await simulator(lanes=3, decode_tps=300.0)
+    await asyncio.to_thread(clean_env.write_text, "[serve]\nlanes = 1\nhealth_interval_s = 0.2\n")
+    served = await serve("--upstream", base_url(sim))
+    assert (await _host_row(served.url))["cap"] == 1
+    async with aiohttp.ClientSession() as session:
+        running = [asyncio.create_task(stream_generate(session, served.url, 60)) for _ in range(6)]
+        await wait_for(
+            lambda: _queued(served.url, 5), timeout=PATIENCE_S, what="five chats to queue"
+        )
+        await asyncio.to_thread(
+            clean_env.write_text, "[serve]\nlanes = 3\nhealth_interval_s = 0.2\n"
+        )
+        served.proc.send_signal(signal.SIGHUP)
+        reloaded = await served.read_until("settings_reloaded")
+        results = await asyncio.gather(*running)
+    assert reloaded["needs_restart"] == []
+    assert all(json.loads(lines[-1])["done"] for lines in results)
+    assert (await _host_row(served.url))["cap"] == 3
+    assert (await sim_model_stats(sim))["max_in_flight"] == 3
+    served.proc.send_signal(signal.SIGTERM)
+    assert await served.exit_status() == 0
+
+
+async def _queued(url: str, depth: int) -> bool:
+    async with aiohttp.ClientSession() as session, session.get(url + "/stats") as resp:
+        return bool((await resp.json())["queue"]["depth"] == depth)
