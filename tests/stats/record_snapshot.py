@@ -1,7 +1,8 @@
 """Records a real `/stats` answer and its `lanes top` frame for the docs and the schema tests.
 
 Run `python -m tests.stats.record_snapshot` after a change of the `/stats` schema: it starts
-the simulator (2 slots) behind the proxy (3 lanes, so Ollama queues one request), sends the
+the simulator (2 slots, as its own process) behind the proxy (3 lanes set by hand, so Ollama
+queues one request), sends the
 requests of three clients (a notebook with one prompt that gets truncated, 12 miner requests,
 3 web UI chats), and while 3 lanes are busy and 7 requests wait it writes
 `tests/stats/data/stats_snapshot.json`, `tests/stats/data/top_frame.txt`, the JSON and text
@@ -14,6 +15,7 @@ import asyncio
 import io
 import json
 import re
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +26,20 @@ from proxy.listener import Listener, start_app
 from proxy.log import configure_logging
 from proxy.relay.app import create_app as create_proxy
 from proxy.settings import ProxySettings
-from proxy.simulator.app import create_app as create_sim
 from proxy.stats.top import render_frame
-from tests.fixtures_sim import sim_settings
+from tests.machine.processes import child_env, simulator_process
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).parent / "data"
 MODEL = "qwen2.5:7b-instruct"
 WIDTH = 110
+# The simulator, a process of its own so that the proxy reads its OLLAMA_NUM_PARALLEL.
+SIMULATOR = {
+    "LANES_SIM_PREFILL_TPS": "3000",
+    "LANES_SIM_DECODE_TPS": "60",
+    "LANES_SIM_DEFAULT_NUM_CTX": "2048",
+    "LANES_SIM_SEED": "7",
+}
 
 
 def frame(doc: dict[str, Any]) -> str:
@@ -56,16 +64,10 @@ async def _generate(
         await resp.read()
 
 
-async def record() -> dict[str, Any]:
+async def record(sim_url: str) -> dict[str, Any]:
     """Run the scenario and return `/stats` at the moment 7 requests completed and 7 wait."""
-    sim = await start_app(
-        create_sim(
-            sim_settings(lanes=2, prefill_tps=3000.0, decode_tps=60.0, default_num_ctx=2048, seed=7)
-        ),
-        "127.0.0.1:0",
-    )
     settings = ProxySettings(
-        listen="127.0.0.1:0", upstream=sim.url, lanes=3, log_level="error", health_interval_s=0.5
+        listen="127.0.0.1:0", upstream=sim_url, lanes=3, log_level="error", health_interval_s=0.5
     )
     proxy: Listener = await start_app(create_proxy(settings), "127.0.0.1:0")
     try:
@@ -90,7 +92,6 @@ async def record() -> dict[str, Any]:
             await asyncio.gather(*tasks, return_exceptions=True)
     finally:
         await proxy.stop()
-        await sim.stop()
     return doc
 
 
@@ -127,7 +128,10 @@ def _replace_block(text: str, fence: str, body: str) -> str:
 def main() -> None:
     """Record and write the snapshot, the frame and the docs examples."""
     configure_logging("error")
-    doc = asyncio.run(record())
+    with tempfile.TemporaryDirectory() as tmp:
+        env = child_env(Path(tmp), OLLAMA_NUM_PARALLEL="2", **SIMULATOR)
+        with simulator_process(env, Path(tmp) / "sim.log") as sim:
+            doc = asyncio.run(record(sim.url))
     text = json.dumps(doc, indent=2) + "\n"
     (DATA / "stats_snapshot.json").write_text(text, encoding="utf-8")
     shown = frame(doc)
