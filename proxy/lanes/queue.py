@@ -82,13 +82,7 @@ from proxy.lanes.records import Overflow, SchedulerError
 from proxy.lanes.ring import CLASSES, RANK, FairRing, HoldTime, Ticket, TicketState
 from proxy.lanes.snapshot import HostSnapshot, QueueSnapshot, host_snapshot
 
-__all__ = [
-    "HostSnapshot",
-    "LaneQueue",
-    "Overflow",
-    "QueueSnapshot",
-    "SchedulerError",
-]
+__all__ = ["HostSnapshot", "LaneQueue", "Overflow", "QueueSnapshot", "SchedulerError"]
 
 
 class LaneQueue:
@@ -155,10 +149,7 @@ class LaneQueue:
         loaded: Iterable[str] | None = None,
         installed: Iterable[str] | None = None,
     ) -> None:
-        """Apply what `/api/ps` (`loaded`) and `/api/tags` (`installed`) said (rule 7).
-
-        None leaves that part of the picture as it is (the poll got no answer).
-        """
+        """Apply what `/api/ps` and `/api/tags` said (rule 7); None leaves that part as it is."""
         host = self.host(name)
         if loaded is not None:
             host.observe_loaded(loaded)
@@ -176,10 +167,7 @@ class LaneQueue:
         self.host(name).facts[model] = (tuple(capabilities), architecture)
 
     def configure_host(self, name: str, *, cap: int | None, overrides: Mapping[str, int]) -> None:
-        """New lanes settings for a host (a reloaded config): the cap, or auto; `model_lanes`.
-
-        Running tickets keep their lanes; new admissions follow the new numbers.
-        """
+        """A reloaded config's lanes for a host (a cap, or None: auto) and its model_lanes."""
         if cap is not None and cap < 1:
             raise SchedulerError("a host's lanes must be at least 1")
         host = self.host(name)
