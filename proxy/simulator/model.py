@@ -28,12 +28,6 @@ from proxy.simulator.state import Counters, LoadOptions, MaxQueueExceeded, Phase
 __all__ = ["Counters", "LoadOptions", "MaxQueueExceeded", "Phase", "Runner", "Simulation", "Ticket"]
 
 
-def _eviction_order(runner: Runner) -> tuple[float, str]:
-    """Shortest keep-alive first (negative = forever = last), then by name."""
-    keep = runner.keep_alive_s
-    return (float("inf") if keep < 0 else keep, runner.spec.name)
-
-
 class Simulation:
     """The scheduler state machine. Mutators change state; `advance(now)` moves it forward."""
 
@@ -250,7 +244,7 @@ class Simulation:
     def _make_room(self, now: float) -> bool:
         if len(self.runners) < self.max_loaded_models:
             return True
-        candidates = sorted(self.runners.values(), key=_eviction_order)
+        candidates = sorted(self.runners.values(), key=Runner.eviction_order)
         for runner in candidates:
             if runner.idle and not runner.loading:
                 self._remove(runner, "evict")
@@ -298,42 +292,23 @@ class Simulation:
 
     def _grant(self, now: float) -> None:
         for runner in self.runners.values():
-            while runner.waiters and len(runner.running) < runner.slots and not runner.loading:
-                ticket = runner.waiters.popleft()
-                ticket.phase = Phase.RUNNING
-                ticket.started_at = now
-                runner.running.append(ticket)
+            counters = self.counters[runner.spec.name]
+            for ticket in runner.grant(now):
                 self._changed.append(ticket)
                 self._log("start", ticket)
-                counters = self.counters[runner.spec.name]
-                counters.max_in_flight = max(counters.max_in_flight, len(runner.running))
-            self._count_slot_waits(runner)
+            counters.max_in_flight = max(counters.max_in_flight, len(runner.running))
+            waits = runner.mark_slot_waits()
+            counters.slot_waits += waits
+            self.slot_waits_total += waits
         total = sum(len(r.running) for r in self.runners.values())
         self.max_in_flight_total = max(self.max_in_flight_total, total)
-
-    def _count_slot_waits(self, runner: Runner) -> None:
-        """Tickets still waiting right after the grant found every slot busy: count each once.
-
-        Counted ones form the head of the FIFO (tickets attach at its tail), so the walk
-        from the tail stops at the first one already counted."""
-        if runner.loading:
-            return
-        for ticket in reversed(runner.waiters):
-            if ticket.slot_waited:
-                break
-            ticket.slot_waited = True
-            self.counters[runner.spec.name].slot_waits += 1
-            self.slot_waits_total += 1
 
     def _detach(self, ticket: Ticket, now: float) -> None:
         runner = ticket.runner
         ticket.decoding = False
         if runner is None:
             return
-        if ticket in runner.running:
-            runner.running.remove(ticket)
-        elif ticket in runner.waiters:
-            runner.waiters.remove(ticket)
+        runner.detach(ticket)
         self._touch(runner, now)
 
     def _touch(self, runner: Runner, now: float) -> None:

@@ -112,6 +112,44 @@ class Runner:
     def decoding(self) -> int:
         return sum(1 for t in self.running if t.decoding)
 
+    def grant(self, now: float) -> list[Ticket]:
+        """Move waiters into free slots (none while loading); returns the tickets started."""
+        started: list[Ticket] = []
+        while self.waiters and len(self.running) < self.slots and not self.loading:
+            ticket = self.waiters.popleft()
+            ticket.phase = Phase.RUNNING
+            ticket.started_at = now
+            self.running.append(ticket)
+            started.append(ticket)
+        return started
+
+    def mark_slot_waits(self) -> int:
+        """Tickets still waiting right after a grant found every slot busy: mark each once.
+
+        Marked ones form the head of the FIFO (tickets attach at its tail), so the walk from
+        the tail stops at the first one already marked. Returns how many were marked now."""
+        marked = 0
+        if self.loading:
+            return marked
+        for ticket in reversed(self.waiters):
+            if ticket.slot_waited:
+                break
+            ticket.slot_waited = True
+            marked += 1
+        return marked
+
+    def detach(self, ticket: Ticket) -> None:
+        """Take `ticket` out of its slot or the slot FIFO, wherever it is."""
+        if ticket in self.running:
+            self.running.remove(ticket)
+        elif ticket in self.waiters:
+            self.waiters.remove(ticket)
+
+    def eviction_order(self) -> tuple[float, str]:
+        """Shortest keep-alive first (negative = forever = last), then by name."""
+        keep = self.keep_alive_s
+        return (float("inf") if keep < 0 else keep, self.spec.name)
+
 
 @dataclass
 class Counters:
