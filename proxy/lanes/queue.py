@@ -1,7 +1,8 @@
 """LaneQueue: the one queue; fair, late-bound admission of tickets onto the lanes of hosts.
 
 Rules. Everything that decides who gets a lane is stated here. `ring.FairRing` implements
-rules 3-5, `placement` rules 6, 7, 9 and 13, and `backlog.Backlog` serves rules 10, 11 and 16.
+rules 3-5 (with `service.ServiceCounters` for rule 4's counters), `placement` rules 6, 7, 9
+and 13, `detours` rules 10 and 11 (over `backlog.Backlog`, rule 16), and `projection` rule 17.
 
 1. Purity. No I/O, no asyncio, no clock, no logging. Every call that needs the time takes
    `now` (any monotonic seconds, read by the caller); times are only subtracted and compared.
@@ -11,10 +12,18 @@ rules 3-5, `placement` rules 6, 7, 9 and 13, and `backlog.Backlog` serves rules 
    submit() with an unknown priority, a host call naming an unknown host, a bad construction.
    Every check runs before the first mutation.
 3. Classes. The best non-empty class goes first: interactive, then normal, then batch.
-4. Client turns. Inside a class the client keys with queued tickets form a ring. The client
-   at the head gives its oldest ticket and moves to the tail if it has more; a client that was
-   absent joins at the tail. So a newcomer waits at most one turn per other client in its
-   class, however many tickets the others have queued. (`FairRing` documents the pointer.)
+4. Turns inside a class, by `fairness` (`service.Fairness`). `requests`: the client keys with
+   queued tickets form a ring; the client at the head gives its oldest ticket and moves to the
+   tail if it has more; an absent client joins at the tail. So a newcomer waits at most one
+   turn per other client in its class. `tokens` (the default): each client key has a service
+   counter. Binding a ticket charges its client w_in x its estimated prompt tokens; charge()
+   adds the live output tokens x w_out while it runs and settles both from the answer; each
+   charge is divided by the client's weight (`client_weights`, default 1). The next ticket in
+   a class is the oldest of the waiting client with the lowest counter, ties in ring order.
+   A client that starts waiting in a class is lifted to the lowest counter of the clients
+   already waiting there (idleness banks no credit). Counters shift down together when every
+   client holding a ticket is above 2^30; a client holding none for 10 x aging_s is forgotten.
+   Tickets handed out of turn (rules 10, 11) keep the ring order, and are charged all the same.
 5. Aging. When admit(now) runs, a ticket that has spent `aging_s` in its class moves up one
    class and joins its client's turn there (at the tail of that client's own FIFO). Tickets
    move in the order they entered their class; a moved ticket counts as entering the upper
@@ -65,56 +74,69 @@ rules 3-5, `placement` rules 6, 7, 9 and 13, and `backlog.Backlog` serves rules 
 15. Snapshot. Per host: lanes, busy, healthy, `eligible` (queued tickets it may serve, rule 10),
    `runnable` (how many of those it could start now within rule 6; 0 everywhere right after
    admit(), by rule 10) and a row per model that runs, is loaded, waits or is set by hand.
-16. Cost. submit, cancel and finish are O(1) amortised (plus O(hosts) for the queue bound);
-   each admitted ticket costs at most O(hosts x models queued), whatever the depth;
-   snapshot() is O(clients + models queued x hosts), never O(tickets).
+16. Cost. submit, cancel, finish and charge are O(1) amortised (plus O(hosts) for the queue
+   bound); each admitted ticket costs at most O(hosts x models queued), plus O(clients in its
+   class) with `tokens`; snapshot() is O(clients + models queued x hosts), never O(tickets).
+17. Projection. waiting() and position() project the admission order if nothing else arrived:
+   classes best first, each by its policy with each ticket's estimated cost (prompt estimate
+   and its client's mean output). A ticket's estimated start is (tickets ahead + 1) / lanes x
+   the mean lane-hold time. Model limits (rule 6) and bypass (rule 10) can start some sooner.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 
 from proxy.lanes.backlog import Backlog
-from proxy.lanes.lanemap import Parallel
+from proxy.lanes.detours import Detours
+from proxy.lanes.hosts import HostTable
 from proxy.lanes.placement import Host, choose
+from proxy.lanes.projection import Waiting, project
 from proxy.lanes.records import Overflow, SchedulerError
 from proxy.lanes.ring import CLASSES, RANK, FairRing, HoldTime, Ticket, TicketState
+from proxy.lanes.service import Fairness, ServiceCounters
 from proxy.lanes.snapshot import HostSnapshot, QueueSnapshot, host_snapshot
 
-__all__ = ["HostSnapshot", "LaneQueue", "Overflow", "QueueSnapshot", "SchedulerError"]
+__all__ = [
+    "Fairness",
+    "HostSnapshot",
+    "LaneQueue",
+    "Overflow",
+    "QueueSnapshot",
+    "SchedulerError",
+    "Waiting",
+]
 
 
-class LaneQueue:
+class LaneQueue(HostTable):
     """Fair admission with late binding onto hosts; the module docstring states the rules."""
 
     def __init__(
-        self, hosts: Sequence[Host], *, max_queue: int, aging_s: float, affinity_wait_s: float
+        self,
+        hosts: Sequence[Host],
+        *,
+        max_queue: int,
+        aging_s: float,
+        affinity_wait_s: float,
+        fairness: Fairness | None = None,
     ) -> None:
-        names = [h.name for h in hosts]
-        if not hosts or len(set(names)) != len(names):
-            raise SchedulerError("at least one host is needed, each with its own name")
+        super().__init__(hosts)
         if max_queue < 0 or aging_s <= 0 or affinity_wait_s < 0:
             raise SchedulerError("max_queue and affinity_wait_s must be >= 0 and aging_s > 0")
-        self.hosts: tuple[Host, ...] = tuple(hosts)
-        self._by_name = {h.name: h for h in hosts}
-        self._ring = FairRing(aging_s)
+        self._service = ServiceCounters(fairness or Fairness(forget_s=10 * aging_s))
+        self._ring = FairRing(aging_s, self._service)
         self._backlog = Backlog()
         self._queued: OrderedDict[int, Ticket] = OrderedDict()  # in submission order
         self._running: dict[int, Ticket] = {}
-        self._deferred: dict[str, float] = {}  # host -> when it first put off a swap
         self._max_queue = max_queue
-        self._affinity_s = affinity_wait_s
+        self._detours = Detours(self.hosts, self._backlog, affinity_wait_s)
         self._next_id = 0
         self._turn = 0
         self._by_class = dict.fromkeys(CLASSES, 0)
         self._by_client: dict[str, int] = {}
         self._hold = HoldTime()
-
-    @property
-    def lanes(self) -> int:
-        """Lanes over all hosts."""
-        return sum(h.capacity() for h in self.hosts)
+        self._now = 0.0  # the latest `now` a call passed
 
     @property
     def busy(self) -> int:
@@ -127,51 +149,14 @@ class LaneQueue:
         return len(self._queued)
 
     @property
+    def service(self) -> ServiceCounters:
+        """The clients' service counters (read them; only the queue changes them)."""
+        return self._service
+
+    @property
     def ring(self) -> FairRing:
         """The fair ring of the queued tickets (read it; only the queue changes it)."""
         return self._ring
-
-    def host(self, name: str) -> Host:
-        """The host called `name` (read it; change it through the methods below)."""
-        host = self._by_name.get(name)
-        if host is None:
-            raise SchedulerError(f"unknown host {name!r}")
-        return host
-
-    def set_health(self, name: str, healthy: bool) -> None:
-        """Mark a host (un)healthy; an unhealthy host gets no new tickets (rule 14)."""
-        self.host(name).healthy = healthy
-
-    def observe_host(
-        self,
-        name: str,
-        *,
-        loaded: Iterable[str] | None = None,
-        installed: Iterable[str] | None = None,
-    ) -> None:
-        """Apply what `/api/ps` and `/api/tags` said (rule 7); None leaves that part as it is."""
-        host = self.host(name)
-        if loaded is not None:
-            host.observe_loaded(loaded)
-        if installed is not None:
-            host.observe_installed(installed)
-
-    def observe_parallel(self, name: str, parallel: Parallel) -> None:
-        """The host's NUM_PARALLEL as read from the running Ollama, or why not (rule 6)."""
-        self.host(name).parallel = parallel
-
-    def observe_model(
-        self, name: str, model: str, *, capabilities: Iterable[str], architecture: str | None
-    ) -> None:
-        """What `/api/show` says of `model` on the host: the facts its lanes follow (rule 6)."""
-        self.host(name).facts[model] = (tuple(capabilities), architecture)
-
-    def configure_host(self, name: str, *, cap: int | None, overrides: Mapping[str, int]) -> None:
-        """A reloaded config's lanes for a host (a cap, or None: auto) and its model_lanes."""
-        if cap is not None and cap < 1:
-            raise SchedulerError("a host's lanes must be at least 1")
-        host = self.host(name)
-        host.cap, host.overrides = cap, dict(overrides)
 
     def submit(
         self,
@@ -181,8 +166,9 @@ class LaneQueue:
         *,
         model: str = "",
         avoid: Iterable[str] = (),
+        prompt_tokens: int = 0,
     ) -> Ticket:
-        """Queue a ticket for `model`; `admit()` binds it to a host."""
+        """Queue a ticket for `model` (`prompt_tokens`: an estimate); `admit()` binds it."""
         rank = RANK.get(priority)
         if rank is None:
             raise SchedulerError(f"unknown priority {priority!r}; expected one of {CLASSES}")
@@ -191,6 +177,9 @@ class LaneQueue:
             raise Overflow(self.depth, self.wait_estimate_s())
         self._next_id += 1
         ticket = Ticket(self._next_id, client, priority, model, now, frozenset(avoid))
+        ticket.prompt_tokens = max(0, prompt_tokens)
+        self._now = now
+        self._service.hold(client)
         self._queued[ticket.id] = ticket
         self._ring.join(ticket, rank, now)
         self._backlog.add(ticket)
@@ -200,15 +189,17 @@ class LaneQueue:
     def admit(self, now: float) -> list[Ticket]:
         """Bind queued tickets to free lanes (rules 5, 8-11); returns the tickets bound."""
         admitted: list[Ticket] = []
-        if not self._queued or not self._lane_free():
+        self._now = now
+        self._service.forget(now)
+        if not self._queued or not self.lane_free():
             return admitted
         self._ring.age(now)
-        while self._queued and self._lane_free():
+        while self._queued and self.lane_free():
             head = self._ring.head()
             assert head is not None
             host = choose(self.hosts, head.model, avoid=head.avoid, turn=self._turn)
             if host is not None:
-                warm = self._affinity(host, head, now)
+                warm = self._detours.affinity(host, head, now)
                 admitted.append(self._bind(warm or head, host, now, turn=warm is None))
                 continue
             placed = self._bypass(now)
@@ -224,9 +215,32 @@ class LaneQueue:
         assert ticket.lane is not None
         assert ticket.admitted_at is not None
         del self._running[ticket.id]
-        self._by_name[ticket.upstream].unbind(ticket.model, ticket.lane)
+        self.host(ticket.upstream).unbind(ticket.model, ticket.lane)
         ticket.state = TicketState.FINISHED
         self._hold.add(ticket.admitted_at, now)
+        self._now = now
+        self._service.release(ticket.client, now)
+
+    def charge(
+        self,
+        ticket: Ticket,
+        *,
+        prompt_tokens: int | None = None,
+        output_tokens: int | None = None,
+        final: bool = False,
+    ) -> None:
+        """Charge an admitted (or finished) ticket's client for its work so far (rule 4):
+        live counts while it runs, `final` ones from the answer. Counts given replace the
+        ticket's; the client's counter moves by the difference in cost."""
+        if ticket.state not in (TicketState.ADMITTED, TicketState.FINISHED):
+            raise SchedulerError(f"ticket {ticket.id} is {ticket.state.value}: nothing to charge")
+        if prompt_tokens is not None:
+            ticket.prompt_tokens = max(0, prompt_tokens)
+        if output_tokens is not None:
+            ticket.output_tokens = max(0, output_tokens)
+        ticket.charged = self._service.settle(
+            ticket.client, ticket.charged, ticket.prompt_tokens, ticket.output_tokens, final=final
+        )
 
     def cancel(self, ticket: Ticket) -> None:
         """Remove a queued ticket; it will never be bound."""
@@ -235,6 +249,7 @@ class LaneQueue:
         self._ring.leave(ticket)
         self._unqueue(ticket)
         ticket.state = TicketState.CANCELLED
+        self._service.release(ticket.client, self._now)
 
     def drain(self) -> list[Ticket]:
         """Cancel every queued ticket (shutdown); returns them in submission order."""
@@ -245,13 +260,23 @@ class LaneQueue:
 
     def wait_estimate_s(self) -> float:
         """Seconds until one more ticket would start, from the measured lane-hold time."""
-        lanes = sum(h.capacity() for h in self.hosts if h.healthy) or self.lanes
-        return self._hold.wait_s(self.depth, lanes)
+        return self._hold.wait_s(self.depth, self.healthy_lanes())
+
+    def waiting(self) -> list[Waiting]:
+        """Every queued ticket in projected admission order, with its ETA (rule 17)."""
+        return project(self._ring, self._service, self._hold, self.healthy_lanes())
+
+    def position(self, ticket: Ticket) -> int:
+        """A queued ticket's projected position over all classes (1-based); 0 if not queued."""
+        if self._queued.get(ticket.id) is not ticket:
+            return 0
+        rows = project(self._ring, self._service, self._hold, 1, upto=ticket.id)
+        return rows[-1].position
 
     def snapshot(self) -> QueueSnapshot:
         """The counters now, and per host the queued work it could take (rule 15)."""
         queued = self._queued
-        held = self._held()
+        held = self._detours.held()
         return QueueSnapshot(
             lanes=self.lanes,
             busy=self.busy,
@@ -262,54 +287,10 @@ class LaneQueue:
             hosts=tuple(host_snapshot(h, self._backlog, held) for h in self.hosts),
         )
 
-    def _held(self) -> set[str]:
-        """The queued models that some healthy host has installed."""
-        installed = [h.installed for h in self.hosts if h.healthy and h.installed is not None]
-        return {m for m in self._backlog.models() if any(m in names for names in installed)}
-
-    def _lane_free(self) -> bool:
-        return any(h.open() for h in self.hosts)
-
-    def _oldest_for(self, host: Host, models: Iterable[str]) -> Ticket | None:
-        """The oldest queued ticket for one of `models` that `host` can start now."""
-        best: Ticket | None = None
-        for model in models:
-            if not host.free_for(model):
-                continue
-            ticket = self._backlog.oldest_for(model, host.name)
-            if ticket is not None and (best is None or ticket.id < best.id):
-                best = ticket
-        return best
-
-    def _affinity(self, host: Host, head: Ticket, now: float) -> Ticket | None:
-        """A ticket for a model loaded on `host` to run instead of evicting it (rule 11)."""
-        if self._affinity_s <= 0 or not host.evicts(head.model):
-            self._deferred.pop(host.name, None)  # the head fits: no swap is being put off
-            return None
-        warm = self._oldest_for(host, list(host.loaded))
-        if warm is None:
-            self._deferred.pop(host.name, None)
-            return None
-        since = self._deferred.setdefault(host.name, now)
-        if now - since >= self._affinity_s:
-            del self._deferred[host.name]
-            return None
-        return warm
-
     def _bypass(self, now: float) -> Ticket | None:
         """The head is blocked: give one free lane to the oldest ticket it can serve (rule 10)."""
-        held: set[str] | None = None
-        for host in self.hosts:
-            if not host.open():
-                continue
-            ticket = self._oldest_for(host, list(host.loaded))
-            if ticket is None:
-                held = self._held() if held is None else held
-                models = [m for m in self._backlog.models() if host.has(m) or m not in held]
-                ticket = self._oldest_for(host, models)
-            if ticket is not None:
-                return self._bind(ticket, host, now)
-        return None
+        found = self._detours.bypass()
+        return None if found is None else self._bind(found[0], found[1], now)
 
     def _bind(self, ticket: Ticket, host: Host, now: float, *, turn: bool = False) -> Ticket:
         """Bind `ticket` to `host`; `turn`: it is the fair head, so its client's turn ends."""
@@ -324,6 +305,7 @@ class LaneQueue:
         ticket.state = TicketState.ADMITTED
         ticket.admitted_at = now
         self._running[ticket.id] = ticket
+        self.charge(ticket)  # the prompt estimate, at once
         self._turn += 1
         return ticket
 

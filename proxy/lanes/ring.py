@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from types import MappingProxyType
 
+from proxy.lanes.service import ServiceCounters
+
 __all__ = ["CLASSES", "RANK", "FairRing", "HoldTime", "Ticket", "TicketState"]
 
 CLASSES: tuple[str, ...] = ("interactive", "normal", "batch")
@@ -39,6 +41,9 @@ class Ticket:
     admitted_at: float | None = None
     rank: int = field(default=0, repr=False)
     entered_at: float = field(default=0.0, repr=False)  # when it joined `rank`
+    prompt_tokens: int = 0  # estimated at submit, settled from the answer
+    output_tokens: int = 0  # streamed so far, settled from the answer
+    charged: float = 0.0  # service units charged to its client for it (rule 4)
 
 
 class HoldTime:
@@ -90,6 +95,11 @@ class FairRing:
     many tickets the others have queued, and no client gets a second turn in a class before
     every other client waiting there has had one.
 
+    With a `tokens` service (`ServiceCounters`), the turn goes instead to the client with the
+    lowest service counter among those in the class ring, ties in ring order (so equal
+    counters still take turns); a client joining a class ring is first lifted to the lowest
+    counter of the clients already there. `pop()` still moves the client to the tail.
+
     Aging (`age()`): a ticket that entered its class `aging_s` ago or more moves up one class,
     at the tail of its client's FIFO there. It counts as having entered the new class at its
     due time, or at the latest entry into that class if that is later, so each class's entry
@@ -101,10 +111,11 @@ class FairRing:
     when it reaches the front (`skipped` counts these). Every operation is O(1) amortised.
     """
 
-    __slots__ = ("_aging_s", "_entered", "_live", "_rings", "skipped")
+    __slots__ = ("_aging_s", "_entered", "_live", "_rings", "_service", "skipped")
 
-    def __init__(self, aging_s: float) -> None:
+    def __init__(self, aging_s: float, service: ServiceCounters | None = None) -> None:
         self._aging_s = aging_s
+        self._service = service
         self._rings = tuple(OrderedDict[str, deque[Ticket]]() for _ in CLASSES)
         self._live = tuple(dict[str, int]() for _ in CLASSES)  # live tickets per client
         self._entered = tuple(OrderedDict[int, Ticket]() for _ in CLASSES)  # in entry order
@@ -128,6 +139,8 @@ class FairRing:
         ring = self._rings[rank]
         fifo = ring.get(ticket.client)
         if fifo is None:
+            if self._service is not None:
+                self._service.lift(ticket.client, ring)
             fifo = ring[ticket.client] = deque()
         fifo.append(ticket)
         live = self._live[rank]
@@ -150,13 +163,32 @@ class FairRing:
         for rank, ring in enumerate(self._rings):
             if not ring:
                 continue
-            fifo = next(iter(ring.values()))
+            fifo = ring[self._next_client(ring)]
             entered = self._entered[rank]
             while entered.get(fifo[0].id) is not fifo[0]:
                 fifo.popleft()  # a tombstone: the ticket left this class
                 self.skipped += 1
             return fifo[0]
         return None
+
+    def _next_client(self, ring: OrderedDict[str, deque[Ticket]]) -> str:
+        """The client whose turn it is in a non-empty class ring: the first in ring order, or
+        with a `tokens` service, the first with the lowest counter (ties in ring order)."""
+        service = self._service
+        if service is not None and service.by_tokens:
+            lowest = service.lowest(ring)
+            assert lowest is not None
+            return lowest
+        return next(iter(ring))
+
+    def live(self, rank: int) -> list[tuple[str, list[Ticket]]]:
+        """Class `rank`'s clients in ring order, each with its queued tickets there, oldest
+        first (O(tickets in the class); for projections and views)."""
+        entered = self._entered[rank]
+        return [
+            (client, [t for t in fifo if entered.get(t.id) is t])
+            for client, fifo in self._rings[rank].items()
+        ]
 
     def pop(self) -> Ticket:
         """Take the head; its client's turn ends (it moves to the tail of its class)."""

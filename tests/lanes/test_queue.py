@@ -12,7 +12,7 @@ import pytest
 
 from proxy.lanes.lanemap import Parallel
 from proxy.lanes.placement import Host
-from proxy.lanes.queue import HostSnapshot, LaneQueue, Overflow, SchedulerError
+from proxy.lanes.queue import Fairness, HostSnapshot, LaneQueue, Overflow, SchedulerError
 from proxy.lanes.ring import Ticket, TicketState
 from tests.lanes.reference import ReferenceQueue, may_serve, startable
 
@@ -20,7 +20,11 @@ A, B = "a:latest", "b:latest"
 
 
 def make(
-    *hosts: Host, max_queue: int = 10_000, aging_s: float = 30.0, affinity: float = 0.0
+    *hosts: Host,
+    max_queue: int = 10_000,
+    aging_s: float = 30.0,
+    affinity: float = 0.0,
+    fairness: Fairness | None = None,
 ) -> LaneQueue:
     """A queue over `hosts` (one host "default" with one lane if none is given)."""
     return LaneQueue(
@@ -28,12 +32,22 @@ def make(
         max_queue=max_queue,
         aging_s=aging_s,
         affinity_wait_s=affinity,
+        fairness=fairness,
     )
 
 
-def one_host(lanes: int = 1, *, max_queue: int = 10_000, aging_s: float = 30.0) -> LaneQueue:
+REQUESTS = Fairness(policy="requests")
+
+
+def one_host(
+    lanes: int = 1,
+    *,
+    max_queue: int = 10_000,
+    aging_s: float = 30.0,
+    fairness: Fairness | None = None,
+) -> LaneQueue:
     """The single-host case: one Host named "default"."""
-    return make(Host("default", lanes), max_queue=max_queue, aging_s=aging_s)
+    return make(Host("default", lanes), max_queue=max_queue, aging_s=aging_s, fairness=fairness)
 
 
 def serve_all(queue: LaneQueue, held: list[Ticket], now: float = 0.0) -> list[str]:
@@ -237,22 +251,22 @@ class TestRule3Classes:
         assert serve_all(queue, held, now=1.0) == ["i", "n", "b"]
 
 
-class TestRule4ClientTurns:
-    """Rule 4: round-robin between the client keys of a class."""
+class TestRule4RequestTurns:
+    """Rule 4 with `requests`: round-robin between the client keys of a class, whatever the cost."""
 
     def test_round_robin_between_clients(self) -> None:
-        """Clients take turns in the order they joined; each client's tickets stay FIFO."""
-        queue = one_host()
+        """Clients take turns in the order they joined, however large their prompts."""
+        queue = one_host(fairness=REQUESTS)
         held = occupy(queue)
-        for client, count in (("a", 5), ("b", 2), ("c", 1)):
+        for client, count, prompt in (("a", 5, 8000), ("b", 2, 10), ("c", 1, 10)):
             for _ in range(count):
-                queue.submit(client, "normal", 0.0)
+                queue.submit(client, "normal", 0.0, prompt_tokens=prompt)
         assert serve_all(queue, held) == ["a", "b", "c", "a", "b", "a", "a", "a"]
 
     @pytest.mark.parametrize("lanes", [1, 3])
     def test_newcomer_waits_at_most_one_turn(self, lanes: int) -> None:
         """A client arriving behind 100 tickets of another is admitted after at most one of them."""
-        queue = one_host(lanes)
+        queue = one_host(lanes, fairness=REQUESTS)
         held = occupy(queue)
         for _ in range(100):
             queue.submit("flood", "normal", 0.0)
@@ -261,7 +275,7 @@ class TestRule4ClientTurns:
 
     def test_cancelled_ticket_keeps_ring_fair(self) -> None:
         """Cancelling a queued ticket removes it; the client's other tickets keep their turns."""
-        queue = one_host()
+        queue = one_host(fairness=REQUESTS)
         held = occupy(queue)
         a1 = queue.submit("a", "normal", 0.0)
         queue.submit("a", "normal", 0.0)
@@ -316,13 +330,14 @@ class TestRule5Aging:
 
 
 class TestRules3To5Reference:
-    """Rules 3-5 together: the queue on one host orders exactly like a naive reading of them."""
+    """Rules 3-5 together (`requests`): the queue orders exactly like a naive reading of them."""
 
     @pytest.mark.parametrize("seed", range(4))
     def test_same_order_as_the_reference(self, seed: int) -> None:
-        """Random submits, cancels and finishes admit the same tickets in the same order."""
+        """Random submits, cancels and finishes admit the same tickets in the same order, and
+        the prompt sizes (which `tokens` would weigh) change nothing."""
         rng = random.Random(seed)
-        queue = make(Host("default", 2), aging_s=2.0)
+        queue = make(Host("default", 2), aging_s=2.0, fairness=REQUESTS)
         model = ReferenceQueue(2, aging_s=2.0)
         queued: dict[int, Ticket] = {}
         running: list[Ticket] = []
@@ -332,7 +347,7 @@ class TestRules3To5Reference:
             if roll < 0.5:
                 client = f"c{rng.randrange(5)}"
                 prio = rng.choice(["interactive", "normal", "batch"])
-                ticket = queue.submit(client, prio, now)
+                ticket = queue.submit(client, prio, now, prompt_tokens=rng.randrange(10_000))
                 assert ticket.id == model.submit(client, prio, now)
                 queued[ticket.id] = ticket
             elif roll < 0.6 and queued:

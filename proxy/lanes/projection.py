@@ -1,0 +1,75 @@
+"""The projected admission order of the queued tickets, for "when is it my turn?" (rule 17)."""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from proxy.lanes.ring import CLASSES, FairRing, HoldTime, Ticket
+from proxy.lanes.service import ServiceCounters
+
+__all__ = ["Waiting", "project"]
+
+
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """One queued ticket in the projected order; positions are 1-based."""
+
+    ticket: Ticket
+    klass: str  # the class it is in now (after aging)
+    class_position: int
+    position: int  # over all classes
+    eta_s: float  # estimated seconds until it starts
+
+
+def _class_order(
+    clients: list[tuple[str, list[Ticket]]],
+    service: ServiceCounters,
+    counters: dict[str, float],
+) -> Iterator[Ticket]:
+    """One class's tickets in the order its policy would admit them (rule 4); `counters` are
+    the projected counters, charged here as tickets are projected to start."""
+    if not service.by_tokens:
+        fifos = [list(reversed(tickets)) for _, tickets in clients if tickets]
+        while fifos:
+            fifo = fifos.pop(0)
+            yield fifo.pop()
+            if fifo:
+                fifos.append(fifo)
+        return
+    heap: list[tuple[float, int, str, list[Ticket]]] = []
+    for seq, (client, tickets) in enumerate(clients):
+        if tickets:
+            heap.append((counters.get(client, 0.0), seq, client, list(reversed(tickets))))
+    heapq.heapify(heap)
+    seq = len(heap)
+    while heap:
+        counter, _, client, fifo = heapq.heappop(heap)
+        ticket = fifo.pop()
+        yield ticket
+        counter += service.estimate(client, ticket.prompt_tokens)
+        counters[client] = counter
+        if fifo:
+            seq += 1
+            heapq.heappush(heap, (counter, seq, client, fifo))
+
+
+def project(
+    ring: FairRing, service: ServiceCounters, hold: HoldTime, lanes: int, *, upto: int | None = None
+) -> list[Waiting]:
+    """Every queued ticket in projected order; with `upto` (a ticket id), stop at that ticket.
+
+    O(tickets x log clients); the live queue is never changed.
+    """
+    rows: list[Waiting] = []
+    ahead = 0
+    counters = service.counters()
+    for rank, klass in enumerate(CLASSES):
+        order = _class_order(ring.live(rank), service, counters)
+        for place, ticket in enumerate(order, start=1):
+            rows.append(Waiting(ticket, klass, place, ahead + 1, hold.wait_s(ahead, max(1, lanes))))
+            ahead += 1
+            if ticket.id == upto:
+                return rows
+    return rows
