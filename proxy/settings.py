@@ -113,6 +113,16 @@ class ProxySettings(FileSettings):
     client_priorities: dict[str, Priority] = Field(
         default_factory=dict, description="client key -> priority when no header says"
     )
+    fairness: Literal["tokens", "requests"] = Field(
+        "tokens",
+        description="turns inside a class: tokens (fair share of served work) or requests "
+        "(round-robin by request)",
+    )
+    w_in: float = Field(1.0, ge=0, description="fair-share cost of one prompt token")
+    w_out: float = Field(2.0, ge=0, description="fair-share cost of one output token")
+    client_weights: dict[str, Annotated[float, Field(gt=0, le=1000)]] = Field(
+        default_factory=dict, description="client key -> share weight (2 = twice the share)"
+    )
     auth_token: SecretStr | None = Field(
         None, description="bearer token clients must send (not empty; unset means none)"
     )

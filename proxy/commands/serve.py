@@ -20,6 +20,17 @@ def _client_priority(text: str) -> tuple[str, str]:
     return client, priority
 
 
+def _client_weight(text: str) -> tuple[str, float]:
+    client, sep, weight = text.rpartition("=")
+    try:
+        value = float(weight)
+    except ValueError:
+        value = 0.0
+    if not sep or not client or not value > 0:
+        raise argparse.ArgumentTypeError(f"expected CLIENT=WEIGHT (a number above 0), got {text!r}")
+    return client, value
+
+
 def _json(text: str) -> Any:
     try:
         return json.loads(text)
@@ -60,6 +71,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                 metavar="CLIENT=PRIORITY",
                 help=f"priority for a client key, repeatable ({text})",
             )
+        elif name == "client_weights":
+            parser.add_argument(
+                "--client-weight",
+                dest=name,
+                action="append",
+                type=_client_weight,
+                metavar="CLIENT=WEIGHT",
+                help=f"fair-share weight for a client key, repeatable ({text})",
+            )
         elif name == "allowed_origins":
             parser.add_argument(flag, metavar="ORIGIN[,ORIGIN...]", help=text)
         elif get_origin(field.annotation) in (list, dict):  # upstreams, pin: JSON
@@ -75,9 +95,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def _run(args: argparse.Namespace) -> int:
     overrides = {name: getattr(args, name, None) for name in ProxySettings.model_fields}
-    pairs = overrides.get("client_priorities")
-    if pairs is not None:
-        overrides["client_priorities"] = dict(pairs)
+    for table in ("client_priorities", "client_weights"):
+        pairs = overrides.get(table)
+        if pairs is not None:
+            overrides[table] = dict(pairs)
     settings = load_settings(ProxySettings, overrides, config_file=args.config)
     from proxy.relay.server import serve  # imported late: `lanes --help` stays light
 

@@ -6,12 +6,13 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
+from types import MappingProxyType
 
 import aiohttp
 from aiohttp import web
 
 from proxy.lanes.placement import Host
-from proxy.lanes.queue import LaneQueue
+from proxy.lanes.queue import Fairness, LaneQueue
 from proxy.relay.gate import LaneGate
 from proxy.relay.handler import Handler
 from proxy.relay.inflight import InFlight
@@ -68,6 +69,17 @@ def build_hosts(specs: list[UpstreamSpec]) -> list[Host]:
     ]
 
 
+def fairness_of(settings: ProxySettings) -> Fairness:
+    """How turns are shared inside a class (queue rule 4)."""
+    return Fairness(
+        policy=settings.fairness,
+        w_in=settings.w_in,
+        w_out=settings.w_out,
+        weights=MappingProxyType(dict(settings.client_weights)),
+        forget_s=10 * settings.aging_s,
+    )
+
+
 def make_gate(settings: ProxySettings) -> LaneGate:
     """The lane gate `settings` describe: one fair queue, late-bound onto the upstreams."""
     queue = LaneQueue(
@@ -75,6 +87,7 @@ def make_gate(settings: ProxySettings) -> LaneGate:
         max_queue=settings.max_queue,
         aging_s=settings.aging_s,
         affinity_wait_s=settings.affinity_wait_s,
+        fairness=fairness_of(settings),
     )
     max_wait = {
         "interactive": settings.max_wait_interactive_s,
@@ -99,11 +112,14 @@ def apply_settings(app: web.Application, fresh: ProxySettings) -> list[str]:
     """Apply reloaded settings to a running app; returns the settings that need a restart.
 
     Each host's lanes (a cap or auto), model_lanes and num_parallel change at once, and the
-    lane map is read again at the next poll; queued and running requests stay as they are.
+    lane map is read again at the next poll; the fair-share policy and weights change at once
+    (counters are kept); queued and running requests stay as they are.
     """
     old = app[SETTINGS]
     changed_hosts = app[MAPPER].configure(fresh.upstream_specs())
+    app[GATE].queue.service.fairness = fairness_of(fresh)
     live = {"lanes", "model_lanes", "num_parallel", "upstreams"}
+    live |= {"fairness", "w_in", "w_out", "client_weights"}
     restart = [
         name
         for name in type(fresh).model_fields

@@ -19,6 +19,7 @@ from proxy.ollama import is_inference
 from proxy.relay import headers
 from proxy.relay.merge import MERGED_PATHS
 from proxy.relay.pinning import pin_document
+from proxy.relay.prompt import estimate_prompt_tokens, streams
 from proxy.upstream_specs import PinSpec, model_key
 
 __all__ = [
@@ -69,6 +70,8 @@ class RequestFacts:
     options: Mapping[str, object] = field(default_factory=dict)
     upstream: str | None = None  # the host `X-Lanes-Upstream` names
     pinned: bool = False  # a pin changed the body
+    prompt_tokens: int = 0  # estimated from the body's text (queue rule 4 charges it)
+    stream: bool = False  # the answer streams (NDJSON natively, SSE on /v1)
 
 
 def needs_body(method: str, path: str) -> bool:
@@ -146,6 +149,8 @@ def classify(
         options=dict(options) if isinstance(options, dict) else {},
         upstream=upstream,
         pinned=pinned,
+        prompt_tokens=estimate_prompt_tokens(doc),
+        stream=streams(path, doc),
     )
 
 

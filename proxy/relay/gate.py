@@ -28,7 +28,16 @@ class Lease:
     lane it gets is reported through `on_admitted`.
     """
 
-    __slots__ = ("_gate", "_on_admitted", "avoid", "facts", "queue_s", "ticket", "upstream")
+    __slots__ = (
+        "_gate",
+        "_on_admitted",
+        "avoid",
+        "facts",
+        "position",
+        "queue_s",
+        "ticket",
+        "upstream",
+    )
 
     def __init__(
         self,
@@ -43,6 +52,7 @@ class Lease:
         self.upstream = ""  # the host the ticket was bound to; set once the lane is held
         self.ticket: Ticket | None = None
         self.queue_s = 0.0  # time spent waiting for lanes so far
+        self.position = 0  # its place in the queue when it first arrived (0: it never waited)
 
     @property
     def lane(self) -> int:
@@ -64,10 +74,31 @@ class Lease:
         self.release()
 
     async def move(self, *, avoid: str) -> None:
-        """Give the lane back and wait for one on a host other than `avoid` (and earlier ones)."""
+        """Give the lane back and wait for one on a host other than `avoid` (and earlier ones).
+        The failed attempt did no work, so its charge is taken back."""
+        self.charge(prompt_tokens=0, output_tokens=0)
         self.release()
         self.avoid = self.avoid | {avoid}
         await self._take()
+
+    def charge(
+        self,
+        *,
+        prompt_tokens: int | None = None,
+        output_tokens: int | None = None,
+        final: bool = False,
+    ) -> None:
+        """Charge the client for this request's work so far (queue rule 4); None keeps a count."""
+        ticket = self.ticket
+        if ticket is not None and ticket.state in (TicketState.ADMITTED, TicketState.FINISHED):
+            self._gate.queue.charge(
+                ticket, prompt_tokens=prompt_tokens, output_tokens=output_tokens, final=final
+            )
+
+    def progress(self) -> tuple[int, float]:
+        """While waiting: its projected position (1-based) and estimated seconds to start."""
+        ticket = self.ticket
+        return (0, 0.0) if ticket is None else self._gate.progress(ticket)
 
     def release(self) -> None:
         """Free the lane now (idempotent; synchronous, so safe in a cancelled task's finally)."""
@@ -77,7 +108,7 @@ class Lease:
     async def _take(self) -> None:
         started = self._gate.clock()
         try:
-            ticket = await self._gate._acquire(self.facts, self.avoid)
+            ticket = await self._gate._acquire(self, self.avoid)
         except BaseException:
             self.queue_s += self._gate.clock() - started
             raise
@@ -175,13 +206,28 @@ class LaneGate:
     def _draining(self) -> errors.Draining:
         return errors.Draining("the proxy is shutting down", retry_after_s=self.retry_after_s())
 
-    async def _acquire(self, facts: RequestFacts, avoid: frozenset[str]) -> Ticket:
+    def progress(self, ticket: Ticket) -> tuple[int, float]:
+        """A queued ticket's projected position (1-based; 0 once it runs) and ETA in seconds."""
+        if ticket.state is not TicketState.QUEUED:
+            return 0, 0.0
+        for row in self._queue.waiting():
+            if row.ticket is ticket:
+                return row.position, row.eta_s
+        return 0, 0.0
+
+    async def _acquire(self, lease: Lease, avoid: frozenset[str]) -> Ticket:
         if self._closed:
             raise self._draining()
         now = self.clock()
+        facts = lease.facts
         try:
             ticket = self._queue.submit(
-                facts.client, facts.priority, now, model=facts.model_key, avoid=avoid
+                facts.client,
+                facts.priority,
+                now,
+                model=facts.model_key,
+                avoid=avoid,
+                prompt_tokens=facts.prompt_tokens,
             )
         except Overflow as exc:
             raise errors.QueueFull(
@@ -190,6 +236,9 @@ class LaneGate:
             ) from None
         self._dispatch(now)
         if ticket.state is TicketState.QUEUED:
+            lease.ticket = ticket  # so progress() can find it while it waits
+            if not avoid:  # a first arrival, not a retry
+                lease.position = self._queue.position(ticket)
             await self._wait(ticket)
         return ticket
 

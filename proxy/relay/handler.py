@@ -12,7 +12,8 @@ from proxy.relay.gate import LaneGate, Lease
 from proxy.relay.mapper import LaneMapper
 from proxy.relay.outcome import Exchange
 from proxy.relay.pinning import encode_document
-from proxy.relay.router import Router, Tap
+from proxy.relay.router import Router
+from proxy.relay.tap import Tap
 from proxy.settings import ProxySettings
 from proxy.stats.recorder import NullRecorder, Recorder
 
@@ -101,12 +102,17 @@ class Handler:
             )
 
         lease = self._gate.lane(facts, on_admitted=admitted)
-        tap = Tap(rec, rid) if self._taps else None
+        tap = Tap(rec if self._taps else None, rid, lease, sse=facts.path.startswith("/v1/"))
         try:
             async with lease:
                 exchange.queue_ms = _ms(lease.queue_s)
-                return await self._router.relay(
-                    request, facts, exchange, body=body, lease=lease, tap=tap
-                )
+                exchange.queue_position = lease.position
+                try:
+                    return await self._router.relay(
+                        request, facts, exchange, body=body, lease=lease, tap=tap
+                    )
+                finally:
+                    tap.settle()
         finally:
             exchange.queue_ms = _ms(lease.queue_s)
+            exchange.queue_position = lease.position

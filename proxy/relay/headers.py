@@ -7,8 +7,11 @@ from collections.abc import Iterable
 __all__ = [
     "CLIENT",
     "PRIORITY",
+    "PROGRESS",
     "QUEUE_MS",
+    "QUEUE_POSITION",
     "UPSTREAM",
+    "lanes_headers",
     "request_headers",
     "response_headers",
 ]
@@ -17,6 +20,8 @@ CLIENT = "X-Lanes-Client"
 PRIORITY = "X-Lanes-Priority"
 UPSTREAM = "X-Lanes-Upstream"
 QUEUE_MS = "X-Lanes-Queue-Ms"
+QUEUE_POSITION = "X-Lanes-Queue-Position"
+PROGRESS = "X-Lanes-Progress"
 
 # RFC 9110 §7.6.1 connection-specific fields, plus the length and framing the relay redoes.
 _HOP_BY_HOP = frozenset(
@@ -43,6 +48,7 @@ _DROP_UP = _HOP_BY_HOP | {
     "x-lanes-client",
     "x-lanes-priority",
     "x-lanes-upstream",
+    "x-lanes-progress",
 }
 
 
@@ -66,13 +72,17 @@ def request_headers(
     return [(name, value) for name, value in items if name.lower() not in drop]
 
 
+def lanes_headers(*, client: str, queue_ms: int, queue_position: int) -> list[tuple[str, str]]:
+    """The X-Lanes-* headers of every answer: the wait, the place in the queue, the client."""
+    return [(QUEUE_MS, str(queue_ms)), (QUEUE_POSITION, str(queue_position)), (CLIENT, client)]
+
+
 def response_headers(
-    headers: Iterable[tuple[str, str]], *, client: str, queue_ms: int
+    headers: Iterable[tuple[str, str]], *, extra: Iterable[tuple[str, str]]
 ) -> list[tuple[str, str]]:
-    """Headers to send the client: the upstream's end-to-end ones plus X-Lanes-*."""
+    """Headers to send the client: the upstream's end-to-end ones plus `extra` (X-Lanes-*)."""
     items = list(headers)
     drop = _HOP_BY_HOP | _listed_in_connection(items)
     kept = [(name, value) for name, value in items if name.lower() not in drop]
-    kept.append((QUEUE_MS, str(queue_ms)))
-    kept.append((CLIENT, client))
+    kept.extend(extra)
     return kept

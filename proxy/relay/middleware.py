@@ -51,7 +51,13 @@ def _client(request: web.Request, exchange: Exchange) -> str:
 def error_response(request: web.Request, exc: errors.ProxyError) -> web.Response:
     """The proxy's own answer: Ollama's shape on native paths, OpenAI's on /v1."""
     exchange = request[EXCHANGE]
-    extra = {headers.QUEUE_MS: str(exchange.queue_ms), headers.CLIENT: _client(request, exchange)}
+    extra = dict(
+        headers.lanes_headers(
+            client=_client(request, exchange),
+            queue_ms=exchange.queue_ms,
+            queue_position=exchange.queue_position,
+        )
+    )
     if exc.retry_after_s is not None:
         extra["Retry-After"] = str(exc.retry_after_s)
     if isinstance(exc, errors.Unauthorized):
@@ -78,6 +84,7 @@ def _log_line(request: web.Request, exchange: Exchange, outcome: Outcome) -> Non
         priority=exchange.priority,
         upstream=exchange.host,
         queue_ms=exchange.queue_ms,
+        queue_position=exchange.queue_position,
         upstream_ms=exchange.upstream_ms,
         bytes=outcome.bytes,
         ms=round((time.monotonic() - exchange.started) * 1000),

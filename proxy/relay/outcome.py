@@ -38,6 +38,7 @@ class Exchange:
     queued: bool = False  # it waited for a lane (statistics follow it)
     admitted: bool = False
     queue_ms: int = 0
+    queue_position: int = 0  # its place in the queue on arrival (0: it never waited)
     upstream_ms: int = 0
     relayed: Relayed | None = None
     stalled: bool = False  # the client stopped reading and lost its answer

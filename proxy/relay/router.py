@@ -6,7 +6,6 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -23,14 +22,14 @@ from proxy.relay.gate import LaneGate, Lease
 from proxy.relay.health import Breaker
 from proxy.relay.merge import merge
 from proxy.relay.outcome import Exchange, Relayed
+from proxy.relay.tap import Tap
 from proxy.relay.upstream import Body, Upstream
 from proxy.settings import ProxySettings
-from proxy.stats.recorder import Recorder
 from proxy.stats.records import HostCounters
 from proxy.stats.schema import PinView
 from proxy.upstream_specs import UpstreamSpec
 
-__all__ = ["Router", "Tap"]
+__all__ = ["Router"]
 
 log = structlog.get_logger("proxy.router")
 _RETRYABLE = (errors.UpstreamUnavailable, errors.UpstreamTimeout)
@@ -42,20 +41,6 @@ def _ms(seconds: float) -> int:
 
 def _auth(spec: UpstreamSpec) -> str | None:
     return None if spec.auth_header is None else spec.auth_header.get_secret_value()
-
-
-@dataclass(frozen=True, slots=True)
-class Tap:
-    """Reports one laned request's upstream headers and relayed chunks to the recorder."""
-
-    recorder: Recorder
-    rid: int
-
-    def headers(self, status: int) -> None:
-        self.recorder.upstream_headers(self.rid, status=status, now=time.monotonic())
-
-    def chunk(self, data: bytes) -> None:
-        self.recorder.chunk_relayed(self.rid, data, time.monotonic())
 
 
 class Router:
@@ -176,7 +161,11 @@ class Router:
                 body,
                 send,
                 client=exchange.client,
-                queue_ms=exchange.queue_ms,
+                extra_headers=headers.lanes_headers(
+                    client=exchange.client,
+                    queue_ms=exchange.queue_ms,
+                    queue_position=exchange.queue_position,
+                ),
                 on_headers=None if tap is None else tap.headers,
                 on_chunk=None if tap is None else tap.chunk,
                 on_stall=lambda: setattr(exchange, "stalled", True),

@@ -144,7 +144,7 @@ class Upstream:
         send_headers: Sequence[tuple[str, str]],
         *,
         client: str,
-        queue_ms: int,
+        extra_headers: Sequence[tuple[str, str]] = (),
         on_headers: Callable[[int], None] | None = None,
         on_chunk: Callable[[bytes], None] | None = None,
         on_stall: Callable[[], None] | None = None,
@@ -163,9 +163,7 @@ class Upstream:
             out = web.StreamResponse(
                 status=resp.status,
                 reason=resp.reason,
-                headers=headers.response_headers(
-                    resp.headers.items(), client=client, queue_ms=queue_ms
-                ),
+                headers=headers.response_headers(resp.headers.items(), extra=extra_headers),
             )
             try:
                 dog.writing()

@@ -40,10 +40,13 @@ def test_request_headers_drop_hop_by_hop_host_and_ours() -> None:
 
 
 def test_response_headers_add_lanes_headers() -> None:
-    """The client gets the upstream's end-to-end headers plus X-Lanes-Queue-Ms and -Client."""
+    """The client gets the upstream's end-to-end headers plus X-Lanes-Queue-Ms, -Queue-Position
+    and -Client."""
     upstream = [("Content-Type", "application/x-ndjson"), ("Transfer-Encoding", "chunked")]
-    assert headers.response_headers(upstream, client="a", queue_ms=12) == [
+    extra = headers.lanes_headers(client="a", queue_ms=12, queue_position=3)
+    assert headers.response_headers(upstream, extra=extra) == [
         ("Content-Type", "application/x-ndjson"),
         ("X-Lanes-Queue-Ms", "12"),
+        ("X-Lanes-Queue-Position", "3"),
         ("X-Lanes-Client", "a"),
     ]

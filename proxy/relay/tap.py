@@ -1,0 +1,42 @@
+"""Tap: what one laned response tells on its way through: statistics, and its client's charge."""
+
+from __future__ import annotations
+
+import time
+
+from proxy.relay.gate import Lease
+from proxy.stats.chunks import StreamTally
+from proxy.stats.recorder import Recorder
+
+__all__ = ["Tap"]
+
+
+class Tap:
+    """Reports a laned request's upstream headers and chunks to the recorder, and charges its
+    client the tokens it streams (queue rule 4); `settle()` charges what the answer counted."""
+
+    __slots__ = ("_lease", "_recorder", "_rid", "_tally")
+
+    def __init__(self, recorder: Recorder | None, rid: int, lease: Lease, *, sse: bool) -> None:
+        self._recorder = recorder
+        self._rid = rid
+        self._lease = lease
+        self._tally = StreamTally(sse=sse)
+
+    def headers(self, status: int) -> None:
+        """Upstream answered with `status`."""
+        if self._recorder is not None:
+            self._recorder.upstream_headers(self._rid, status=status, now=time.monotonic())
+
+    def chunk(self, data: bytes) -> None:
+        """One chunk went to the client."""
+        if self._recorder is not None:
+            self._recorder.chunk_relayed(self._rid, data, time.monotonic())
+        if self._tally.feed(data):
+            self._lease.charge(output_tokens=self._tally.tokens)
+
+    def settle(self) -> None:
+        """The answer ended: charge Ollama's own counts, else what streamed."""
+        final = self._tally.final()
+        output = final.eval_tokens if final.eval_tokens is not None else self._tally.tokens
+        self._lease.charge(prompt_tokens=final.prompt_tokens, output_tokens=output, final=True)
