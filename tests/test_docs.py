@@ -63,7 +63,7 @@ COMMANDS = (
         "serve",
         lanes_parser,
         ("serve",),
-        {"client_priorities": "--client-priority"},
+        {"client_priorities": "--client-priority", "client_weights": "--client-weight"},
     ),
     Command(
         SimulatorSettings,

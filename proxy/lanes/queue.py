@@ -285,6 +285,7 @@ class LaneQueue(HostTable):
             by_client=dict(self._by_client),
             oldest_enqueued_at=next(iter(queued.values())).enqueued_at if queued else None,
             hosts=tuple(host_snapshot(h, self._backlog, held) for h in self.hosts),
+            counters=self._service.counters(),
         )
 
     def _bypass(self, now: float) -> Ticket | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from proxy.lanes.backlog import Backlog
 from proxy.lanes.lanemap import Parallel
@@ -51,6 +51,7 @@ class QueueSnapshot:
     by_client: dict[str, int]
     oldest_enqueued_at: float | None
     hosts: tuple[HostSnapshot, ...]
+    counters: dict[str, float] = field(default_factory=dict)  # client -> service (rule 4)
 
 
 def host_snapshot(host: Host, backlog: Backlog, held: set[str]) -> HostSnapshot:

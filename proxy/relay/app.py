@@ -24,6 +24,7 @@ from proxy.relay.watch import watch
 from proxy.settings import ProxySettings
 from proxy.stats.ledger import Ledger
 from proxy.stats.metrics import CONTENT_TYPE_LATEST, Metrics
+from proxy.stats.queue_list import queue_list
 from proxy.stats.recorder import Recorder, Tee
 from proxy.stats.schema import StatsView
 from proxy.stats.view import build_view
@@ -105,6 +106,8 @@ def make_ledger(settings: ProxySettings, gate: LaneGate) -> Ledger:
         max_queue=settings.max_queue,
         reload_warn_ms=settings.reload_warn_ms,
         upstream_queue_warn_ms=settings.upstream_queue_warn_ms,
+        w_in=settings.w_in,
+        w_out=settings.w_out,
     )
 
 
@@ -165,6 +168,18 @@ def create_app(settings: ProxySettings, *, recorder: Recorder | None = None) -> 
     async def stats_handler(request: web.Request) -> web.Response:
         return web.json_response(text=view().model_dump_json())
 
+    async def queue_handler(request: web.Request) -> web.Response:
+        queue = gate.queue
+        doc = queue_list(
+            queue.waiting(),
+            lanes=queue.lanes,
+            busy=queue.busy,
+            policy=queue.service.fairness.policy,
+            now=time.monotonic(),
+            client=request.query.get("client"),
+        )
+        return web.json_response(text=doc.model_dump_json())
+
     async def metrics_handler(request: web.Request) -> web.Response:
         return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -190,6 +205,7 @@ def create_app(settings: ProxySettings, *, recorder: Recorder | None = None) -> 
     app.on_shutdown.append(refuse_queued)
     app.router.add_get("/stats", stats_handler)
     app.router.add_get("/metrics", metrics_handler)
+    app.router.add_get("/queue", queue_handler)
     # Registered last: the proxy's own routes above are matched first.
     app.router.add_route("*", "/{tail:.*}", handler.handle)
     return app

@@ -8,7 +8,7 @@ import aiohttp
 
 from proxy.ollama_state import OllamaError, get_json
 
-__all__ = ["StatsUnavailable", "fetch_stats"]
+__all__ = ["StatsUnavailable", "fetch_queue", "fetch_stats"]
 
 
 class StatsUnavailable(Exception):
@@ -23,7 +23,29 @@ async def fetch_stats(
     session: aiohttp.ClientSession | None = None,
 ) -> dict[str, Any]:
     """The proxy's `/stats` document (`url` is the proxy's base URL)."""
-    target = f"{url.rstrip('/')}/stats"
+    return await _fetch(url, "/stats", "lanes", token, timeout_s, session)
+
+
+async def fetch_queue(
+    url: str,
+    *,
+    token: str | None = None,
+    timeout_s: float = 5.0,
+    session: aiohttp.ClientSession | None = None,
+) -> dict[str, Any]:
+    """The proxy's `/queue` document: the waiting requests in projected order."""
+    return await _fetch(url, "/queue", "waiting", token, timeout_s, session)
+
+
+async def _fetch(
+    url: str,
+    path: str,
+    key: str,
+    token: str | None,
+    timeout_s: float,
+    session: aiohttp.ClientSession | None,
+) -> dict[str, Any]:
+    target = f"{url.rstrip('/')}{path}"
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
         if session is None:
@@ -33,6 +55,6 @@ async def fetch_stats(
             doc = await get_json(session, target, headers=headers, timeout_s=timeout_s)
     except OllamaError as exc:
         raise StatsUnavailable(str(exc)) from None
-    if not isinstance(doc, dict) or "lanes" not in doc:
+    if not isinstance(doc, dict) or key not in doc:
         raise StatsUnavailable(f"{target} did not return ollama-lanes statistics")
     return doc

@@ -42,6 +42,8 @@ class Ledger:
         reload_warn_ms: float = 500.0,
         upstream_queue_warn_ms: float = 500.0,
         max_keys: int = 64,
+        w_in: float = 1.0,
+        w_out: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
     ) -> None:
@@ -51,6 +53,7 @@ class Ledger:
         self.reload_warn_ms = reload_warn_ms
         self.upstream_queue_warn_ms = upstream_queue_warn_ms
         self.max_keys = max_keys
+        self.w_in, self.w_out = w_in, w_out  # the weights of served tokens (queue rule 4)
         self.observers: list[Callable[[Finished], None]] = []
         self.started_at = clock()
         self.wall_offset = wall() - self.started_at
@@ -266,6 +269,7 @@ class Ledger:
         for row in (self.clients[req.client], self.models[req.model]):
             row.prompt_tokens += prompt
             row.eval_tokens += output
+        self.clients[req.client].serve(now, self.w_in * prompt + self.w_out * output)
         if final.prompt_eval_ns and final.prompt_tokens:
             self.buckets.add(now, "prefill_tokens", final.prompt_tokens)
             self.buckets.add(now, "prefill_ns", final.prompt_eval_ns)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -101,6 +101,7 @@ class ViewCollector(Collector):
         yield from self._breakdowns("model", v.models)
         if self._client_labels:
             yield from self._breakdowns("client", v.clients)
+            yield from self._fair_share(v)
 
     @staticmethod
     def _lanes_and_queue(v: StatsView) -> Iterable[Metric]:
@@ -256,7 +257,27 @@ class ViewCollector(Collector):
         )
 
     @staticmethod
-    def _breakdowns(label: str, table: dict[str, Breakdown]) -> Iterable[Metric]:
+    def _fair_share(v: StatsView) -> Iterable[Metric]:
+        rows = v.clients.items()
+        yield _labelled(
+            CounterMetricFamily(
+                "lanes_client_served_tokens",
+                "Served tokens per client: w_in x prompt + w_out x output.",
+                labels=["client"],
+            ),
+            (([k], c.served_tokens) for k, c in rows),
+        )
+        yield _labelled(
+            GaugeMetricFamily(
+                "lanes_client_service_counter",
+                "Each client's fair-share counter (lowest goes next in its class).",
+                labels=["client"],
+            ),
+            (([k], c.service_counter) for k, c in rows if c.service_counter is not None),
+        )
+
+    @staticmethod
+    def _breakdowns(label: str, table: Mapping[str, Breakdown]) -> Iterable[Metric]:
         rows = table.items()
         yield _labelled(
             CounterMetricFamily(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ParamSpec
@@ -61,6 +62,17 @@ class Keyed:
     eval_tokens: int = 0
     wait_sum_s: float = 0.0
     waits: int = 0
+    served: float = 0.0  # w_in x prompt + w_out x output tokens, since start
+    recent: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=4096))
+
+    def serve(self, now: float, units: float) -> None:
+        """`units` of served work finished at `now`."""
+        self.served += units
+        self.recent.append((now, units))
+
+    def served_since(self, since: float) -> float:
+        """Served units finished after `since` (within the last 4,096 requests)."""
+        return sum(units for at, units in self.recent if at > since)
 
 
 @dataclass(slots=True)

@@ -8,6 +8,7 @@ from proxy.ollama import LoadedModel
 
 __all__ = [
     "Breakdown",
+    "ClientBreakdown",
     "CountersView",
     "LaneRow",
     "LanesView",
@@ -124,6 +125,14 @@ class Breakdown(_Frozen):
     mean_wait_ms: float | None
 
 
+class ClientBreakdown(Breakdown):
+    """Totals for one client key, and its fair share (queue rule 4)."""
+
+    served_tokens: float  # w_in x prompt + w_out x output tokens, since start
+    served_share_5m: float | None  # of all served tokens in the last 5 minutes
+    service_counter: float | None  # the fair-share counter; null once forgotten
+
+
 class UpstreamView(_Frozen):
     """Every host merged: the first host's URL, any host reachable, all loaded models."""
 
@@ -196,7 +205,7 @@ class StatsView(_Frozen):
     latency: LatencyView
     tokens: TokensView
     utilization: UtilizationView
-    clients: dict[str, Breakdown]
+    clients: dict[str, ClientBreakdown]
     models: dict[str, Breakdown]
     upstream: UpstreamView
     warnings: list[WarningView]

@@ -16,11 +16,12 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from proxy.stats.client import StatsUnavailable, fetch_stats
+from proxy.stats.client import StatsUnavailable, fetch_queue, fetch_stats
 
 __all__ = ["bar", "render_frame", "run_top"]
 
 _FULL, _EMPTY = "█", "░"
+QUEUE_ROWS = 8  # waiting requests shown; /queue lists them all
 
 
 def bar(fraction: float, cells: int) -> str:
@@ -156,11 +157,39 @@ def _hosts(doc: dict[str, Any]) -> Text:
     return text
 
 
-def render_frame(stats: dict[str, Any], width: int) -> RenderableType:
-    """One `lanes top` frame for a terminal `width` columns wide (pure: no clock, no I/O)."""
+def _waiting(queue: dict[str, Any] | None, limit: int = QUEUE_ROWS) -> RenderableType:
+    """The first `limit` waiting requests of `/queue`, in the order they should start."""
+    if not queue or not queue["waiting"]:
+        return Text()
+    table = Table(box=box.SIMPLE_HEAD, expand=False, pad_edge=False, title_justify="left")
+    for name in ("#", "client", "class", "in class", "model", "waited", "starts in"):
+        table.add_column(name, justify="left" if name in ("client", "class", "model") else "right")
+    for row in queue["waiting"][:limit]:
+        klass = row["klass"] if row["klass"] == row["priority"] else f"{row['klass']} (aged)"
+        table.add_row(
+            str(row["position"]),
+            row["client"],
+            klass,
+            str(row["position_in_class"]),
+            row["model"],
+            _seconds(row["waited_ms"]),
+            f"~{_seconds(row['eta_ms'])}",
+        )
+    more = len(queue["waiting"]) - limit
+    if more > 0:
+        table.caption = f"... and {more} more (GET /queue lists all)"
+    return table
+
+
+def render_frame(
+    stats: dict[str, Any], width: int, queue: dict[str, Any] | None = None
+) -> RenderableType:
+    """One `lanes top` frame for a terminal `width` columns wide (pure: no clock, no I/O);
+    `queue` is a `/queue` document, shown as the next requests to start."""
     return Group(
         _header(stats),
         _lanes(stats, width),
+        _waiting(queue),
         _lane_map(stats),
         _numbers(stats, width),
         _hosts(stats),
@@ -190,7 +219,8 @@ async def _loop(url: str, token: str | None, console: Console, quit_: asyncio.Ev
             while not quit_.is_set():
                 try:
                     doc = await fetch_stats(url, token=token, session=session, timeout_s=2.0)
-                    frame = render_frame(doc, console.width)
+                    queue = await fetch_queue(url, token=token, session=session, timeout_s=2.0)
+                    frame = render_frame(doc, console.width, queue)
                 except (StatsUnavailable, KeyError, TypeError) as exc:
                     frame = Text(f"waiting for {url}/stats: {exc}  (q to quit)")
                 if live is not None:

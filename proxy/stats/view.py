@@ -11,6 +11,7 @@ from proxy.stats.ledger import Ledger
 from proxy.stats.records import HostCounters, Keyed
 from proxy.stats.schema import (
     Breakdown,
+    ClientBreakdown,
     CountersView,
     LaneRow,
     LanesView,
@@ -59,6 +60,22 @@ def _breakdown(table: dict[str, Keyed]) -> dict[str, Breakdown]:
             mean_wait_ms=_ms(row.wait_sum_s / row.waits * 1000.0) if row.waits else None,
         )
         for key, row in table.items()
+    }
+
+
+def _clients(ledger: Ledger, queue: QueueSnapshot | None, now: float) -> dict[str, ClientBreakdown]:
+    """Per client: its totals, its share of the served tokens of 5 minutes, its counter."""
+    counters = queue.counters if queue is not None else {}
+    recent = {key: row.served_since(now - 300.0) for key, row in ledger.clients.items()}
+    total = sum(recent.values())
+    return {
+        key: ClientBreakdown(
+            **base.model_dump(),
+            served_tokens=round(ledger.clients[key].served, 1),
+            served_share_5m=round(recent[key] / total, 3) if total > 0 else None,
+            service_counter=None if key not in counters else round(counters[key], 1),
+        )
+        for key, base in _breakdown(ledger.clients).items()
     }
 
 
@@ -248,7 +265,7 @@ def build_view(
             busy_ratio_1m=_busy_ratio(ledger, lanes, 60, now),
             busy_ratio_5m=_busy_ratio(ledger, lanes, 300, now),
         ),
-        clients=_breakdown(ledger.clients),
+        clients=_clients(ledger, queue, now),
         models=_breakdown(ledger.models),
         upstream=_merged_upstream(ledger, now),
         warnings=ledger.warnings.view(),

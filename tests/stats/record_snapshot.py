@@ -5,7 +5,8 @@ the simulator (2 slots, as its own process) behind the proxy (3 lanes set by han
 queues one request), sends the
 requests of three clients (a notebook with one prompt that gets truncated, 12 miner requests,
 3 web UI chats), and while 3 lanes are busy and 7 requests wait it writes
-`tests/stats/data/stats_snapshot.json`, `tests/stats/data/top_frame.txt`, the JSON and text
+`tests/stats/data/stats_snapshot.json` (and `/queue` of the same moment in
+`queue_snapshot.json`), `tests/stats/data/top_frame.txt`, the JSON and text
 examples in `docs/stats.md` and the excerpt in `README.md`.
 """
 
@@ -42,12 +43,12 @@ SIMULATOR = {
 }
 
 
-def frame(doc: dict[str, Any]) -> str:
-    """The `lanes top` frame of `doc`, as plain text `WIDTH` columns wide."""
+def frame(doc: dict[str, Any], queue: dict[str, Any] | None = None) -> str:
+    """The `lanes top` frame of `doc` (and `/queue`), as plain text `WIDTH` columns wide."""
     console = Console(
         width=WIDTH, record=True, color_system=None, force_terminal=False, file=io.StringIO()
     )
-    console.print(render_frame(doc, WIDTH))
+    console.print(render_frame(doc, WIDTH, queue))
     return console.export_text()
 
 
@@ -64,8 +65,8 @@ async def _generate(
         await resp.read()
 
 
-async def record(sim_url: str) -> dict[str, Any]:
-    """Run the scenario and return `/stats` at the moment 7 requests completed and 7 wait."""
+async def record(sim_url: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Run the scenario; return `/stats` and `/queue` once 7 requests completed and 7 wait."""
     settings = ProxySettings(
         listen="127.0.0.1:0", upstream=sim_url, lanes=3, log_level="error", health_interval_s=0.5
     )
@@ -83,6 +84,8 @@ async def record(sim_url: str) -> dict[str, Any]:
             while True:
                 async with session.get(proxy.url + "/stats") as resp:
                     doc = await resp.json()
+                async with session.get(proxy.url + "/queue") as resp:
+                    queue: dict[str, Any] = await resp.json()
                 done = doc["counters"]["completed"]
                 if done >= 7 and doc["lanes"]["busy"] == 3 and doc["upstream"]["loaded_models"]:
                     break
@@ -92,7 +95,7 @@ async def record(sim_url: str) -> dict[str, Any]:
             await asyncio.gather(*tasks, return_exceptions=True)
     finally:
         await proxy.stop()
-    return doc
+    return doc, queue
 
 
 def _compact(doc: dict[str, Any], *keys: str) -> str:
@@ -131,10 +134,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         env = child_env(Path(tmp), OLLAMA_NUM_PARALLEL="2", **SIMULATOR)
         with simulator_process(env, Path(tmp) / "sim.log") as sim:
-            doc = asyncio.run(record(sim.url))
+            doc, queue = asyncio.run(record(sim.url))
     text = json.dumps(doc, indent=2) + "\n"
     (DATA / "stats_snapshot.json").write_text(text, encoding="utf-8")
-    shown = frame(doc)
+    (DATA / "queue_snapshot.json").write_text(json.dumps(queue, indent=2) + "\n", "utf-8")
+    shown = frame(doc, queue)
     (DATA / "top_frame.txt").write_text(shown, encoding="utf-8")
     page = ROOT / "docs" / "stats.md"
     trimmed = "\n".join(line.rstrip() for line in shown.splitlines()).strip("\n") + "\n"

@@ -15,16 +15,21 @@ from proxy.stats.top import bar, render_frame
 DATA = Path(__file__).parent / "data"
 
 
-def _render(doc: dict[str, Any], width: int) -> str:
+def _render(doc: dict[str, Any], width: int, queue: dict[str, Any] | None = None) -> str:
     console = Console(
         width=width, record=True, color_system=None, force_terminal=False, file=io.StringIO()
     )
-    console.print(render_frame(doc, width))
+    console.print(render_frame(doc, width, queue))
     return console.export_text()
 
 
 def _snapshot() -> dict[str, Any]:
     doc: dict[str, Any] = json.loads((DATA / "stats_snapshot.json").read_text(encoding="utf-8"))
+    return doc
+
+
+def _queue() -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads((DATA / "queue_snapshot.json").read_text(encoding="utf-8"))
     return doc
 
 
@@ -34,7 +39,7 @@ class TestTop:
 
         After an intended change of the layout, rewrite it with LANES_UPDATE_SNAPSHOTS=1.
         """
-        text = _render(_snapshot(), 110)
+        text = _render(_snapshot(), 110, _queue())
         expected = DATA / "top_frame.txt"
         if os.environ.get("LANES_UPDATE_SNAPSHOTS") == "1":
             expected.write_text(text, encoding="utf-8")
@@ -72,5 +77,6 @@ class TestTop:
         """The `lanes top` capture in docs/stats.md is this frame (trailing spaces trimmed)."""
         page = Path(__file__).resolve().parents[2] / "docs" / "stats.md"
         capture = page.read_text(encoding="utf-8").split("```text\n")[1].split("```")[0]
-        frame = "\n".join(line.rstrip() for line in _render(_snapshot(), 110).splitlines())
+        shown = _render(_snapshot(), 110, _queue())
+        frame = "\n".join(line.rstrip() for line in shown.splitlines())
         assert capture.strip("\n") == frame.strip("\n")
