@@ -179,7 +179,7 @@ def check_parallel(facts: DoctorFacts) -> Finding:
         return Finding(
             "num_parallel",
             "ok",
-            f"{said}; the proxy follows NUM_PARALLEL = {value} from {parallel.source}.",
+            f"{said}; the proxy follows NUM_PARALLEL = {value} from {used_parallel(facts).source}.",
         )
     if cap > value:
         return Finding(

@@ -144,6 +144,11 @@ class TestCheckParallel:
         assert "the proxy's settings say num_parallel = 8" in above.summary
         assert "Remove num_parallel from [serve]" in (above.fix or "")
 
+    def test_a_matching_num_parallel_setting_is_what_the_proxy_follows(self) -> None:
+        """num_parallel equal to the value read is ok; the proxy follows the setting."""
+        finding = check_parallel(with_settings(num_parallel=4))
+        assert (finding.severity, finding.summary.endswith("= 4 from config.")) == ("ok", True)
+
     def test_unreadable_with_num_parallel_set_is_ok(self) -> None:
         """Nothing to read, but num_parallel gives the value: ok, naming both."""
         facts = replace(with_settings(num_parallel=3), parallel=Parallel.unknown("remote"))
