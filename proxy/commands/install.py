@@ -11,7 +11,11 @@ from typing import Any, TextIO, TypeVar
 from proxy.install.checkup import wait_ready
 from proxy.install.executor import InstallError, closing_lines, execute, prepare_target
 from proxy.install.options import keep_alive_duration, lane_count, queue_bound
-from proxy.install.platform_facts import config_table, installer_situation, proxy_token
+from proxy.install.platform_facts import (
+    installed_num_parallel,
+    installer_situation,
+    proxy_token,
+)
 from proxy.install.service import InstallOptions, addresses
 from proxy.install.service_plan import plan_install
 from proxy.machine.machine import Machine
@@ -40,8 +44,7 @@ def run_install(args: argparse.Namespace, machine: Machine, out: TextIO = sys.st
     try:
         target = prepare_target(machine)
         situation = installer_situation(machine, target)
-        previous = config_table(machine.config_path).get("lanes")
-        lanes = args.lanes or (previous if isinstance(previous, int) else DEFAULT_LANES)
+        lanes = args.lanes or installed_num_parallel(machine, target) or DEFAULT_LANES
         options = InstallOptions(lanes, args.takeover, args.keep_alive, args.max_queue)
         plan = plan_install(target, options, situation)
         if args.dry_run:
@@ -67,7 +70,11 @@ def run_install(args: argparse.Namespace, machine: Machine, out: TextIO = sys.st
             print("lanes install: after waiting, " + "; ".join(problems), file=sys.stderr)
             print("Run `lanes doctor` to see why.", file=sys.stderr)
             return ExitStatus.UNAVAILABLE
-        print(f"Ollama answers at http://{ollama}; the proxy serves {lanes} lanes.", file=out)
+        print(
+            f"Ollama answers at http://{ollama} with OLLAMA_NUM_PARALLEL={lanes}; the proxy "
+            "follows it (each model's lanes: `lanes doctor`).",
+            file=out,
+        )
     print(f"Installed: point clients at http://{listen}. To undo: lanes uninstall", file=out)
     return ExitStatus.SUCCESS
 
@@ -79,7 +86,8 @@ def register(subparsers: Any) -> None:
         "--lanes",
         type=_flag_type(lane_count),
         metavar="N",
-        help="OLLAMA_NUM_PARALLEL and the proxy's lanes",
+        help="OLLAMA_NUM_PARALLEL: requests Ollama runs at once per model; the proxy follows it "
+        "(default: the value installed before, else 2)",
     )
     cmd.add_argument(
         "--takeover",

@@ -15,6 +15,8 @@ from proxy.config import CONFIG_ENV, SettingsError, config_path, load_settings
 from proxy.install.checkup import short_reason
 from proxy.install.config_edit import read_config, set_value, write_config
 from proxy.install.kv_cache import kv_bytes_per_token
+from proxy.install.platform_facts import config_table
+from proxy.install.running_proxy import reload_proxy
 from proxy.install.tune import (
     choose_knee,
     kv_report,
@@ -31,7 +33,7 @@ from proxy.install.tune_sweep import (
 )
 from proxy.machine.machine import Machine
 from proxy.ollama_state import OllamaError
-from proxy.settings import ProxySettings
+from proxy.settings import ProxySettings, proxy_endpoint
 from proxy.stats.client import StatsUnavailable
 from proxy.status import ExitStatus
 
@@ -54,31 +56,68 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--request", type=Path, help="JSON body of a representative /api/chat or /api/generate"
     )
     parser.add_argument("--rounds", type=int, default=2, help="requests per lane per step")
-    parser.add_argument("--apply", action="store_true", help="write lanes into [serve]")
+    parser.add_argument(
+        "--apply",
+        action="store_true",
+        help='with [serve] lanes = "auto" (the default), print the command that sets Ollama\'s '
+        "NUM_PARALLEL to the knee; with lanes set by hand, write the knee there and make the "
+        "running proxy read it (SIGHUP)",
+    )
     parser.add_argument("--url", help="a running proxy's URL: tune the upstream it forwards to")
     parser.add_argument("--ollama", help="Ollama's URL (default: [serve] upstream)")
     parser.add_argument("--config", type=Path, help=f"config file (default: ${CONFIG_ENV})")
     parser.set_defaults(func=_run)
 
 
-def _apply(config: Path, knee: int, out: TextIO) -> None:
-    write_config(config, set_value(read_config(config) or "", "lanes", knee))
-    print(f"Wrote lanes = {knee} into [serve] of {config}.", file=out)
-    print(
-        "The proxy reads its settings at start and has no reload signal: restart it "
-        "(`systemctl --user restart ollama-lanes.service`, or on macOS `launchctl kickstart -k "
-        "gui/$UID/com.ollama-lanes.proxy`, or stop and start `lanes serve`).",
-        file=out,
-    )
+def _offer_install(knee: int, out: TextIO) -> None:
+    """Offer (on a terminal) or print `lanes install --lanes <knee>` for Ollama's NUM_PARALLEL."""
     command = f"lanes install --lanes {knee}"
     if sys.stdin.isatty():
-        answer = input(f"Set OLLAMA_NUM_PARALLEL={knee} to match now with `{command}`? [y/N] ")
+        answer = input(f"Set OLLAMA_NUM_PARALLEL={knee} now with `{command}`? [y/N] ")
         if answer.strip().lower() in {"y", "yes"}:
             from proxy.__main__ import main as lanes_main
 
             lanes_main(["install", "--lanes", str(knee)])
             return
     print(f"To match Ollama's slots (and free KV memory): `{command}`.", file=out)
+
+
+def _reloaded(knee: int, proxy_url: str, out: TextIO) -> None:
+    """Make the running proxy read the lanes just written: SIGHUP, when it is ours."""
+    done = reload_proxy(Machine.current(), proxy_url)
+    if done.pids:
+        pids = ", ".join(str(pid) for pid in done.pids)
+        print(
+            f"Sent SIGHUP to the proxy at {proxy_url} (pid {pids}): it reads its config file "
+            f"again and sends up to {knee} requests at once; queued and running ones stay.",
+            file=out,
+        )
+    elif not done.listening:
+        print(f"No proxy runs at {proxy_url}: the next start picks up lanes = {knee}.", file=out)
+    else:
+        print(
+            f"The proxy at {proxy_url} was not signalled ({done.why_not}): it picks up "
+            f"lanes = {knee} on SIGHUP (`kill -HUP <pid>`) or at its next start.",
+            file=out,
+        )
+
+
+def _apply(args: argparse.Namespace, knee: int, out: TextIO) -> None:
+    """With `lanes = "auto"` the knee is for Ollama; with lanes set by hand, write and reload."""
+    config = args.config or config_path()
+    lanes = config_table(config).get("lanes", "auto")
+    if lanes == "auto":
+        print(
+            f'The proxy\'s lanes are "auto" in {config}: it gives each model the lanes Ollama '
+            f"runs it with, so {knee} is a value for Ollama's OLLAMA_NUM_PARALLEL. Nothing was "
+            "written.",
+            file=out,
+        )
+    else:
+        write_config(config, set_value(read_config(config) or "", "lanes", knee))
+        print(f"Wrote lanes = {knee} into [serve] of {config} (it was {lanes}).", file=out)
+        _reloaded(knee, proxy_endpoint(args.url, args.config)[0].rstrip("/"), out)
+    _offer_install(knee, out)
 
 
 def _ollama_url(args: argparse.Namespace) -> str | None:
@@ -142,5 +181,5 @@ def _run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     for line in kv_report(num_ctx, per_token, (knee, args.max_lanes)):
         print(line, file=out)
     if args.apply:
-        _apply(args.config or config_path(), knee, out)
+        _apply(args, knee, out)
     return ExitStatus.SUCCESS

@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
 from urllib.parse import urlsplit
 
 from proxy.install.doctor_facts import DoctorFacts
+from proxy.install.doctor_lanes import check_lane_map, check_parallel, lane_map
+from proxy.install.finding import Finding
 from proxy.install.kv_cache import kv_bytes_per_token
 from proxy.machine.listeners import Listener
-from proxy.ollama import default_num_parallel
 
 __all__ = ["Finding", "diagnose"]
 
-Severity = Literal["ok", "warn", "fail"]
 HAZARD_TOKENS = 131072  # KV tokens per model above which a warning is worth it (§6.4)
 _GIB = 1024**3
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One check's verdict in plain words, with a fix when something is wrong."""
-
-    check: str
-    severity: Severity
-    summary: str
-    fix: str | None = None
 
 
 def _host_port(url: str) -> tuple[str, int]:
@@ -62,45 +50,6 @@ def _check_ollama(facts: DoctorFacts) -> Finding:
             f"Start Ollama: {start}. If it runs elsewhere, pass --ollama URL.{expose}",
         )
     return Finding("ollama", "ok", f"Ollama {probe.version} answers at {probe.url}.")
-
-
-def _num_parallel(facts: DoctorFacts) -> tuple[int | None, str]:
-    """(NUM_PARALLEL in effect or None if unknown, how it was found)."""
-    if facts.ollama_env is None:
-        return None, "could not be read"
-    raw = facts.ollama_env.get("OLLAMA_NUM_PARALLEL", "").strip()
-    if not raw:
-        default = default_num_parallel(facts.ollama.version)
-        return default, f"unset, so Ollama's default ({facts.env_source})"
-    if not raw.isdigit():
-        return None, f"{raw!r} is not a number ({facts.env_source})"
-    return max(int(raw), 1), f"from {facts.env_source}"
-
-
-def _fix_lanes(lanes: int) -> str:
-    return f"Run `lanes install --lanes {lanes}`, which sets both and restarts Ollama."
-
-
-def _check_parallel(facts: DoctorFacts) -> Finding:
-    parallel, how = _num_parallel(facts)
-    lanes = facts.proxy.lanes
-    if parallel is None:
-        return Finding(
-            "num_parallel",
-            "warn",
-            f"OLLAMA_NUM_PARALLEL in effect is unknown: {how}.",
-            "Run `sudo lanes doctor` to read the Ollama process's environment.",
-        )
-    said = f"Ollama serves {parallel} request(s) at once per model (OLLAMA_NUM_PARALLEL {how})"
-    if lanes is not None and lanes != parallel:
-        return Finding(
-            "num_parallel",
-            "fail",
-            f"{said}, but the proxy sends up to {lanes} at once.",
-            _fix_lanes(lanes) + f" Or set the proxy's lanes to {parallel}.",
-        )
-    tail = " and the proxy agrees." if lanes is not None else "."
-    return Finding("num_parallel", "ok", said + tail)
 
 
 def _check_ports(facts: DoctorFacts) -> list[Finding]:
@@ -204,15 +153,18 @@ def _check_kv(facts: DoctorFacts) -> list[Finding]:
     models = facts.ollama.models
     if not models:
         return [Finding("kv_memory", "ok", "No model is loaded, so no KV cache is allocated.")]
-    parallel = _num_parallel(facts)[0] or 1
+    # the slots Ollama gives each model; a model whose /api/show did not answer may have all
+    lanes = {r.model: r.ollama_lanes for r in lane_map(facts).rows if r.ollama_source != "assumed"}
     cache_type = (facts.ollama_env or {}).get("OLLAMA_KV_CACHE_TYPE")
     found = []
     for model in models:
         ctx = model.context_length
         if ctx is None:
             continue
+        parallel = lanes.get(model.name, facts.parallel.value or 1)
         tokens = ctx * parallel
-        per_token = kv_bytes_per_token(facts.model_info.get(model.name, {}), cache_type)
+        shown = facts.model_facts.get(model.name)
+        per_token = kv_bytes_per_token(shown.model_info if shown else {}, cache_type)
         size = f" ≈ {tokens * per_token / _GIB:.1f} GiB" if per_token else ""
         text = (
             f"{model.name}: num_ctx {ctx} × {parallel} lane(s) = {tokens} tokens of KV cache"
@@ -230,7 +182,8 @@ def diagnose(facts: DoctorFacts) -> list[Finding]:
     """Every check, in the order a person would reason about them."""
     return [
         _check_ollama(facts),
-        _check_parallel(facts),
+        check_parallel(facts),
+        *check_lane_map(facts),
         *_check_ports(facts),
         *_check_brew(facts),
         *_check_proxy(facts),

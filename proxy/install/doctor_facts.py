@@ -5,10 +5,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from proxy.lanes.lanemap import Parallel
 from proxy.machine.listeners import Listener
-from proxy.ollama import LoadedModel
+from proxy.ollama import LoadedModel, ModelFacts
 
-__all__ = ["DoctorFacts", "InstalledService", "OllamaProbe", "ProxyProbe"]
+__all__ = [
+    "DoctorFacts",
+    "InstalledService",
+    "LaneSettings",
+    "OllamaProbe",
+    "ProxyHost",
+    "ProxyProbe",
+]
 
 
 @dataclass(frozen=True)
@@ -23,6 +31,18 @@ class OllamaProbe:
 
 
 @dataclass(frozen=True)
+class ProxyHost:
+    """One upstream as a running proxy's /stats shows it: its cap and its NUM_PARALLEL."""
+
+    name: str
+    url: str
+    cap: int | None  # a hand-set `lanes`; None: "auto"
+    num_parallel: int | None
+    num_parallel_source: str
+    num_parallel_detail: str = ""
+
+
+@dataclass(frozen=True)
 class ProxyProbe:
     """What the proxy's /stats answered."""
 
@@ -30,6 +50,27 @@ class ProxyProbe:
     lanes: int | None = None  # None: did not answer
     version: str | None = None
     error: str | None = None
+    hosts: tuple[ProxyHost, ...] = ()
+
+    def host_for(self, ollama_url: str) -> ProxyHost | None:
+        """The upstream whose URL is `ollama_url`, else the only one; None when neither."""
+        wanted = ollama_url.rstrip("/")
+        same = [host for host in self.hosts if host.url.rstrip("/") == wanted]
+        if same:
+            return same[0]
+        return self.hosts[0] if len(self.hosts) == 1 else None
+
+
+@dataclass(frozen=True)
+class LaneSettings:
+    """The proxy's lane settings for Ollama's upstream, as its config file and env give them."""
+
+    upstream: str = "default"  # the upstream's name
+    table: str = "[serve]"  # where its settings live: "[serve]" or its [[serve.upstreams]] entry
+    cap: int | None = None  # `lanes` set by hand; None: "auto"
+    model_lanes: Mapping[str, int] = field(default_factory=dict)
+    num_parallel: int | None = None
+    error: str | None = None  # the settings did not load (then the rest are the defaults)
 
 
 @dataclass(frozen=True)
@@ -52,9 +93,12 @@ class DoctorFacts:
     ollama: OllamaProbe
     proxy: ProxyProbe
     ollama_env: Mapping[str, str] | None  # OLLAMA_* in effect; None when unreadable
-    env_source: str = ""  # where ollama_env was read
+    parallel: Parallel = field(default_factory=lambda: Parallel.unknown("not read"))
     listeners: tuple[Listener, ...] | None = None  # None when they cannot be listed
     brew_plist_env: Mapping[str, str] | None = None  # None when there is no brew plist
     service: InstalledService | None = None
-    # /api/show model_info of the loaded models, by name; a model that could not be read is absent
-    model_info: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+    settings: LaneSettings = field(default_factory=LaneSettings)
+    # the models Ollama has installed (/api/tags) or loaded, and those set in model_lanes
+    model_names: tuple[str, ...] = ()
+    # /api/show of those models, by name; a model that could not be read is absent
+    model_facts: Mapping[str, ModelFacts] = field(default_factory=dict)

@@ -9,8 +9,9 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from proxy.config import SettingsError, load_settings
 from proxy.install.config_edit import read_config
-from proxy.install.doctor_facts import InstalledService
+from proxy.install.doctor_facts import InstalledService, LaneSettings
 from proxy.install.service import (
     ENV_LABEL,
     OLLAMA_ADDRESS,
@@ -21,15 +22,17 @@ from proxy.install.service import (
 )
 from proxy.install.service_plan import BREW_LABEL, Launch, Situation
 from proxy.machine.machine import Machine
-from proxy.settings import connect_url
+from proxy.settings import ProxySettings, connect_url
 
 __all__ = [
     "brew_plist_env",
     "config_table",
     "default_urls",
     "detect_launch",
+    "installed_num_parallel",
     "installed_service",
     "installer_situation",
+    "lane_settings",
     "proxy_token",
 ]
 
@@ -158,3 +161,54 @@ def installed_service(machine: Machine, target: Target) -> InstalledService | No
     logs = f"journalctl --user -u {UNIT_NAME}"
     exists = Path(words[0]).exists()
     return InstalledService(str(target.unit_path), words[0], exists, restart, logs)
+
+
+def _proxy_settings(machine: Machine) -> ProxySettings:
+    """The proxy's settings: its config file (when there is one) and the LANES_ environment."""
+    if machine.config_path.is_file():
+        return load_settings(ProxySettings, {}, config_file=machine.config_path)
+    return ProxySettings()
+
+
+def lane_settings(machine: Machine, ollama_url: str) -> LaneSettings:
+    """The proxy's lane settings for the upstream at `ollama_url`: its [[serve.upstreams]]
+    entry (that URL's, else the first), else [serve]; the defaults when they do not load."""
+    try:
+        settings = _proxy_settings(machine)
+    except SettingsError as exc:
+        return LaneSettings(error=str(exc))
+    specs = settings.upstream_specs()
+    spec = next((s for s in specs if s.url == ollama_url.rstrip("/")), specs[0])
+    table = f'the [[serve.upstreams]] entry "{spec.name}"' if settings.upstreams else "[serve]"
+    return LaneSettings(
+        upstream=spec.name,
+        table=table,
+        cap=None if spec.lanes == "auto" else spec.lanes,
+        model_lanes=dict(spec.model_lanes),
+        num_parallel=spec.num_parallel,
+    )
+
+
+_DROPIN_PARALLEL = re.compile(r'^Environment="?OLLAMA_NUM_PARALLEL=(\d+)"?\s*$', re.MULTILINE)
+
+
+def installed_num_parallel(machine: Machine, target: Target) -> int | None:
+    """The OLLAMA_NUM_PARALLEL an earlier `lanes install` set; None when there is none.
+
+    macOS: the env agent's EnvironmentVariables; Linux: the ollama.service drop-in. A config
+    file from before the lane map, with a number in `[serve] lanes`, counts too.
+    """
+    if machine.platform == "darwin":
+        agent = _read_plist(target.env_plist) or {}
+        value = str((agent.get("EnvironmentVariables") or {}).get("OLLAMA_NUM_PARALLEL", ""))
+        found = value if value.isdigit() else None
+    else:
+        try:
+            match = _DROPIN_PARALLEL.search(target.dropin_path.read_text(encoding="utf-8"))
+        except OSError:
+            match = None
+        found = match[1] if match else None
+    if found is not None:
+        return int(found)
+    previous = config_table(machine.config_path).get("lanes")
+    return previous if isinstance(previous, int) and not isinstance(previous, bool) else None

@@ -97,7 +97,7 @@ class Target:
 class InstallOptions:
     """What `lanes install` was asked for."""
 
-    lanes: int
+    lanes: int  # OLLAMA_NUM_PARALLEL (`--lanes N`); the proxy follows it (lanes = "auto")
     takeover: bool = False
     keep_alive: str | None = None
     max_queue: int | None = None

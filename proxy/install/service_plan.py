@@ -59,8 +59,10 @@ class Plan:
 
 
 def _config_values(options: InstallOptions) -> dict[str, str | int]:
+    """The proxy's [serve] values: its lanes follow Ollama's NUM_PARALLEL (`options.lanes`),
+    read from the running Ollama, so a number here would only cap them."""
     listen, ollama = addresses(options.takeover)
-    return {"lanes": options.lanes, "listen": listen, "upstream": f"http://{ollama}"}
+    return {"lanes": "auto", "listen": listen, "upstream": f"http://{ollama}"}
 
 
 def _launchctl(target: Target, verb: str, what: str, *, may_fail: bool = False) -> RunCommand:

@@ -6,18 +6,30 @@ import aiohttp
 import pytest
 
 from proxy.install.checkup import (
+    not_following,
     probe_ollama,
     probe_proxy,
-    read_model_info,
+    read_installed,
+    read_model_facts,
     short_reason,
     wait_ready,
 )
+from proxy.install.doctor_facts import ProxyHost, ProxyProbe
 from proxy.ollama_state import OllamaError
 from proxy.stats.client import StatsUnavailable
 from tests.fixtures_proxy import ProxyFactory
 from tests.fixtures_sim import SimulatorFactory, base_url
-from tests.install.conftest import load
+from tests.install.conftest import LINUX_PROC, load
 from tests.ports import reserved_port
+from tests.waiting import PATIENCE_S
+
+OLLAMA = "http://127.0.0.1:11434"
+PROXY = "http://127.0.0.1:11435"
+
+
+def proxy_seeing(*hosts: ProxyHost) -> ProxyProbe:
+    """A proxy answering /stats with these upstreams."""
+    return ProxyProbe(PROXY, lanes=2, version="0.1.0", hosts=hosts)
 
 
 def wrapped(cause: BaseException, message: str) -> OllamaError:
@@ -94,14 +106,25 @@ class TestProbeOllama:
         assert (probe.error or "").startswith("Cannot connect to host 127.0.0.1")
 
 
-class TestReadModelInfo:
+class TestReadModelFacts:
     async def test_by_model_name(self, simulator: SimulatorFactory) -> None:
-        """Each known model's /api/show model_info, by name; an unknown model is left out."""
+        """Each known model's /api/show facts, by name; an unknown model is left out."""
         sim = await simulator()
         async with aiohttp.ClientSession() as session:
-            found = await read_model_info(session, base_url(sim), ["llama3.2:latest", "nope"])
-        assert list(found) == ["llama3.2:latest"]
-        assert found["llama3.2:latest"]["general.architecture"] == "llama"
+            names = ["llama3.2:latest", "nope", "all-minilm:latest"]
+            found = await read_model_facts(session, base_url(sim), names)
+        assert list(found) == ["llama3.2:latest", "all-minilm:latest"]
+        assert found["llama3.2:latest"].model_info["general.architecture"] == "llama"
+        assert "embedding" in found["all-minilm:latest"].capabilities
+
+    async def test_installed_names(self, simulator: SimulatorFactory) -> None:
+        """/api/tags gives the installed models' names; nothing answering gives none."""
+        sim = await simulator()
+        with reserved_port() as port:
+            async with aiohttp.ClientSession() as session:
+                names = await read_installed(session, base_url(sim))
+                none = await read_installed(session, f"http://127.0.0.1:{port}")
+        assert ("qwen3-vl:8b" in names, none) == (True, [])
 
 
 class TestProbeProxy:
@@ -114,6 +137,8 @@ class TestProbeProxy:
         async with aiohttp.ClientSession() as session:
             probe = await probe_proxy(session, base_url(prx))
         assert (probe.lanes, probe.error) == (3, None)
+        (host,) = probe.hosts
+        assert (host.name, host.url, host.cap) == ("default", base_url(sim), 3)
 
     async def test_token_protected(self, simulator: SimulatorFactory, proxy: ProxyFactory) -> None:
         """Without the token the proxy answers 401; with it, its lanes are read."""
@@ -126,21 +151,62 @@ class TestProbeProxy:
         assert allowed.lanes == 2
 
 
-class TestWaitReady:
-    async def test_ready(self, simulator: SimulatorFactory, proxy: ProxyFactory) -> None:
-        """Both answer and the proxy has the lanes asked for: nothing left to report."""
-        sim = await simulator(lanes=2)
-        prx = await proxy(upstream=base_url(sim), lanes=2)
-        assert await wait_ready(base_url(sim), base_url(prx), 2, timeout_s=10) == []
+class TestNotFollowing:
+    def test_following(self) -> None:
+        """NUM_PARALLEL read from the running Ollama at the value asked for: nothing to say."""
+        host = ProxyHost("default", OLLAMA, None, 4, "ollama-env", "/proc/1/environ")
+        assert not_following(proxy_seeing(host), OLLAMA, 4) is None
 
-    async def test_wrong_lanes_until_timeout(
-        self, simulator: SimulatorFactory, proxy: ProxyFactory
+    def test_each_reason(self) -> None:
+        """Another value, a cap, a num_parallel setting, an unreadable value: each is said."""
+        found = [
+            not_following(proxy_seeing(ProxyHost("default", OLLAMA, *row)), OLLAMA, 4)
+            for row in [
+                (None, 2, "ollama-env", "/proc/1/environ"),
+                (3, 2, "ollama-env", "/proc/1/environ"),
+                (None, 4, "config", "num_parallel = 4"),
+                (None, None, "assumed", "no ollama.service"),
+            ]
+        ]
+        assert found == [
+            f"the proxy at {PROXY} has OLLAMA_NUM_PARALLEL = 2 (ollama-env: /proc/1/environ), "
+            "not 4",
+            f"the proxy at {PROXY} has lanes = 3 set by hand for default, so it does not follow "
+            "OLLAMA_NUM_PARALLEL",
+            f"the proxy at {PROXY} uses num_parallel = 4 from its settings for default instead "
+            "of Ollama's OLLAMA_NUM_PARALLEL: remove it there",
+            f"the proxy at {PROXY} cannot read Ollama's OLLAMA_NUM_PARALLEL (no ollama.service), "
+            "so it gives each model 1 lane",
+        ]
+
+    def test_another_upstream(self) -> None:
+        """A proxy with two upstreams, neither Ollama's, is named as not forwarding there."""
+        hosts = [ProxyHost(n, f"http://{n}:11434", None, 1, "ollama-env") for n in ("a", "b")]
+        assert not_following(proxy_seeing(*hosts), OLLAMA, 1) == (
+            f"the proxy at {PROXY} does not forward to {OLLAMA}"
+        )
+
+
+@LINUX_PROC
+class TestWaitReady:
+    async def test_ready_once_the_proxy_follows(
+        self, sim_process: str, proxy: ProxyFactory
     ) -> None:
-        """A proxy with other lanes is reported once the wait runs out."""
-        sim = await simulator(lanes=2)
-        prx = await proxy(upstream=base_url(sim), lanes=2)
-        problems = await wait_ready(base_url(sim), base_url(prx), 4, timeout_s=0.2)
-        assert problems == [f"the proxy at {base_url(prx)} has 2 lanes, not 4"]
+        """An auto proxy over Ollama with NUM_PARALLEL 2: ready once it has read that value."""
+        prx = await proxy(upstream=sim_process, lanes="auto")
+        assert await wait_ready(sim_process, base_url(prx), 2, timeout_s=PATIENCE_S) == []
+
+    async def test_another_num_parallel_until_timeout(
+        self, sim_process: str, proxy: ProxyFactory
+    ) -> None:
+        """Waiting for NUM_PARALLEL 4 over an Ollama running 2 reports what the proxy read."""
+        prx = await proxy(upstream=sim_process, lanes="auto")
+        assert await wait_ready(sim_process, base_url(prx), 2, timeout_s=PATIENCE_S) == []
+        (problem,) = await wait_ready(sim_process, base_url(prx), 4, timeout_s=0.2)
+        assert problem.startswith(
+            f"the proxy at {base_url(prx)} has OLLAMA_NUM_PARALLEL = 2 (ollama-env: /proc/"
+        )
+        assert problem.endswith(", not 4")
 
     @pytest.mark.parametrize("timeout_s", [0.0, 0.2])
     async def test_nothing_answers(self, timeout_s: float) -> None:

@@ -9,18 +9,30 @@ from proxy.install.doctor_facts import (
     DoctorFacts,
     InstalledService,
     OllamaProbe,
+    ProxyHost,
     ProxyProbe,
 )
+from proxy.lanes.lanemap import Parallel
 from proxy.machine.listeners import Listener
-from proxy.ollama import LoadedModel
+from proxy.ollama import LoadedModel, ModelFacts
+
+OLLAMA = "http://127.0.0.1:11434"
+WHERE = "/proc/42/environ of ollama (pid 42)"
+
+
+def proxy_with(cap: int | None) -> ProxyProbe:
+    """A proxy answering /stats with one upstream, Ollama's, and that hand-set cap (None: auto)."""
+    host = ProxyHost("default", OLLAMA, cap, 2, "ollama-env", WHERE)
+    return ProxyProbe("http://127.0.0.1:11435", lanes=cap or 2, version="0.1.0", hosts=(host,))
+
 
 GREEN = DoctorFacts(
     platform="linux",
     lanes_version="0.1.0",
-    ollama=OllamaProbe("http://127.0.0.1:11434", version="0.12.3"),
-    proxy=ProxyProbe("http://127.0.0.1:11435", lanes=2, version="0.1.0"),
+    ollama=OllamaProbe(OLLAMA, version="0.12.3"),
+    proxy=proxy_with(None),
     ollama_env={"OLLAMA_NUM_PARALLEL": "2"},
-    env_source="/proc/42/environ",
+    parallel=Parallel(2, "ollama-env", WHERE),
     listeners=(Listener("127.0.0.1:11434", "pid 42 (ollama)"),),
 )
 
@@ -48,7 +60,7 @@ def failed(facts: DoctorFacts) -> dict[str, Finding]:
 
 class TestDiagnose:
     def test_green(self) -> None:
-        """Matching lanes, one listener, the right proxy version: every check is ok."""
+        """Auto lanes, one listener, the right proxy version: every check is ok."""
         findings = diagnose(GREEN)
         assert [f.check for f in findings] == [
             "ollama",
@@ -59,25 +71,39 @@ class TestDiagnose:
         ]
         assert {f.severity for f in findings} == {"ok"}
 
+    def test_auto_lanes_follow_num_parallel(self) -> None:
+        """In auto mode nothing can mismatch: the proxy follows NUM_PARALLEL, from its source."""
+        finding = by_check(diagnose(GREEN))["num_parallel"]
+        assert finding.summary == (
+            "Ollama serves 2 request(s) at once per model (OLLAMA_NUM_PARALLEL from "
+            f"{WHERE}); the proxy follows NUM_PARALLEL = 2 from ollama-env."
+        )
+
+    def test_matching_hand_set_lanes(self) -> None:
+        """A hand-set cap equal to NUM_PARALLEL is ok, as before the lane map."""
+        finding = by_check(diagnose(replace(GREEN, proxy=proxy_with(2))))["num_parallel"]
+        assert (finding.severity, finding.summary.endswith("the proxy agrees.")) == ("ok", True)
+
     def test_mismatched_lanes(self) -> None:
         """NUM_PARALLEL 1 under a 4-lane proxy is a failure with the install command as fix."""
-        facts = replace(GREEN, proxy=replace(GREEN.proxy, lanes=4), ollama_env={})
+        unset = Parallel(1, "ollama-env", f"unset: Ollama 0.12.3's default, in {WHERE}")
+        facts = replace(GREEN, proxy=proxy_with(4), parallel=unset)
         found = failed(facts)
         assert list(found) == ["num_parallel"]
-        assert "unset, so Ollama's default" in found["num_parallel"].summary
+        assert (
+            "(OLLAMA_NUM_PARALLEL unset: Ollama 0.12.3's default" in found["num_parallel"].summary
+        )
         assert "up to 4 at once" in found["num_parallel"].summary
         assert "lanes install --lanes 4" in (found["num_parallel"].fix or "")
 
-    def test_unreadable_env_is_a_warning(self) -> None:
-        """When the environment cannot be read the doctor says so and suggests sudo."""
-        finding = by_check(diagnose(replace(GREEN, ollama_env=None)))["num_parallel"]
+    def test_unreadable_num_parallel_is_a_warning(self) -> None:
+        """When NUM_PARALLEL cannot be read the doctor says why, that 1 is assumed, and the fix."""
+        facts = replace(GREEN, parallel=Parallel.unknown("no ollama.service"), ollama_env=None)
+        finding = by_check(diagnose(facts))["num_parallel"]
         assert finding.severity == "warn"
+        assert "unknown: no ollama.service. The proxy assumes 1" in finding.summary
+        assert "Set num_parallel = N (Ollama's value) in [serve]" in (finding.fix or "")
         assert "sudo lanes doctor" in (finding.fix or "")
-
-    def test_garbage_num_parallel(self) -> None:
-        """A value that is not a number is reported, not guessed."""
-        finding = by_check(diagnose(replace(GREEN, ollama_env={"OLLAMA_NUM_PARALLEL": "four"})))
-        assert "'four' is not a number" in finding["num_parallel"].summary
 
     def test_ollama_down(self) -> None:
         """No answer from Ollama fails with a start command for the platform."""
@@ -189,10 +215,25 @@ class TestDiagnose:
         facts = replace(
             GREEN,
             ollama=replace(GREEN.ollama, models=models),
-            model_info={"small:latest": info},
+            model_names=("small:latest", "huge:latest"),
+            model_facts={
+                "small:latest": ModelFacts("small:latest", ("completion",), "llama", info)
+            },
         )
         kv = [f for f in diagnose(facts) if f.check == "kv_memory"]
         assert kv[0].severity == "ok"
         assert "num_ctx 4096 × 2 lane(s) = 8192 tokens of KV cache ≈ 1.0 GiB" in kv[0].summary
         assert kv[1].severity == "warn"
         assert "262144 tokens" in kv[1].summary
+
+    def test_kv_memory_counts_the_lanes_ollama_runs(self) -> None:
+        """An embedding model holds one slot of KV cache whatever NUM_PARALLEL says."""
+        models = (loaded("all-minilm:latest", 512, 46_000_000),)
+        facts = replace(
+            GREEN,
+            ollama=replace(GREEN.ollama, models=models),
+            model_names=("all-minilm:latest",),
+            model_facts={"all-minilm:latest": ModelFacts("all-minilm:latest", ("embedding",))},
+        )
+        kv = by_check(diagnose(facts))["kv_memory"]
+        assert "num_ctx 512 × 1 lane(s) = 512 tokens" in kv.summary

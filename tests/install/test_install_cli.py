@@ -12,6 +12,7 @@ import argparse
 import io
 import plistlib
 import stat
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -97,10 +98,18 @@ class TestMacInstall:
         assert env["EnvironmentVariables"] == {"OLLAMA_NUM_PARALLEL": "4"}
         proxy = plistlib.loads(files["Library/LaunchAgents/com.ollama-lanes.proxy.plist"] or b"")
         assert str(find_lanes_exe(fakes.machine("darwin"))) == proxy["ProgramArguments"][0]
-        assert b'lanes = 4  # lanes install\nlisten = "127.0.0.1:11435"' in (
+        assert b'lanes = "auto"  # lanes install\nlisten = "127.0.0.1:11435"' in (
             files["Library/Application Support/ollama-lanes/config.toml"] or b""
         )
         assert "To undo: lanes uninstall" in out
+
+    def test_install_again_keeps_the_num_parallel_installed(self, fakes: Fakes) -> None:
+        """Without --lanes, a second install sets the NUM_PARALLEL its env agent holds."""
+        fakes.answer("pgrep", rc=1)
+        assert run(fakes, "darwin", "install", "--lanes", "6", "--no-wait")[0] == 0
+        fakes.calls()
+        assert run(fakes, "darwin", "install", "--no-wait")[0] == 0
+        assert ["launchctl", "setenv", "OLLAMA_NUM_PARALLEL", "6"] in fakes.calls()
 
     def test_second_install_same_commands_same_files(self, fakes: Fakes) -> None:
         """Installing twice runs the same commands and leaves the same files as once."""
@@ -263,6 +272,28 @@ class TestLinuxInstall:
         )
         unit = (fakes.root / "home/.config/systemd/user/ollama-lanes.service").read_text()
         assert f"ExecStart={find_lanes_exe(fakes.machine('linux'))} serve\n" in unit
+
+    def test_install_again_keeps_the_num_parallel_installed(self, fakes: Fakes) -> None:
+        """Without --lanes, a second install keeps the NUM_PARALLEL of the drop-in it wrote."""
+        systemd_loaded(fakes)
+        assert run(fakes, "linux", "install", "--lanes", "5", "--no-wait")[0] == 0
+        assert run(fakes, "linux", "install", "--no-wait")[0] == 0
+        dropin = fakes.root / "etc/systemd/system/ollama.service.d/zz-lanes.conf"
+        assert "Environment=OLLAMA_NUM_PARALLEL=5\n" in dropin.read_text()
+
+    def test_a_hand_set_lanes_becomes_num_parallel_and_auto(self, fakes: Fakes) -> None:
+        """A config from before the lane map (`lanes = 3`): Ollama gets NUM_PARALLEL 3, the
+        proxy "auto", and uninstall gives the file back as it was."""
+        systemd_loaded(fakes)
+        config = fakes.root / "home/.config/ollama-lanes/config.toml"
+        config.parent.mkdir(parents=True)
+        config.write_text("[serve]\nlanes = 3\n")
+        assert run(fakes, "linux", "install", "--no-wait")[0] == 0
+        dropin = fakes.root / "etc/systemd/system/ollama.service.d/zz-lanes.conf"
+        assert "Environment=OLLAMA_NUM_PARALLEL=3\n" in dropin.read_text()
+        assert tomllib.loads(config.read_text())["serve"]["lanes"] == "auto"
+        assert run(fakes, "linux", "uninstall")[0] == 0
+        assert config.read_text() == "[serve]\nlanes = 3\n"
 
     def test_not_root_prints_the_exact_sudo_commands(self, fakes: Fakes) -> None:
         """Without root the system steps are printed for sudo, not run, and nothing is written."""

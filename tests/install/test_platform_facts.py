@@ -9,11 +9,13 @@ import sys
 from pathlib import Path
 
 from proxy.commands.doctor import doctor
+from proxy.install.doctor_facts import LaneSettings
 from proxy.install.platform_facts import (
     brew_plist_env,
     default_urls,
     detect_launch,
     installed_service,
+    lane_settings,
 )
 from proxy.install.service import Target
 from proxy.machine.machine import Machine
@@ -101,13 +103,54 @@ class TestDefaultUrls:
         assert default_urls(machine) == ("http://127.0.0.1:11434", "http://127.0.0.1:11436")
 
 
+def with_config(machine: Machine, text: str) -> Machine:
+    """`machine` with `text` as the proxy's config file."""
+    machine.config_path.parent.mkdir(parents=True, exist_ok=True)
+    machine.config_path.write_text(text)
+    return machine
+
+
+class TestLaneSettings:
+    def test_serve_table(self, fakes: Fakes) -> None:
+        """[serve] gives the cap, model_lanes (by Ollama's names) and num_parallel."""
+        machine = with_config(
+            fakes.machine("linux"),
+            '[serve]\nlanes = 3\nnum_parallel = 2\n[serve.model_lanes]\n"all-minilm" = 1\n',
+        )
+        assert lane_settings(machine, "http://127.0.0.1:11434") == LaneSettings(
+            "default", "[serve]", 3, {"all-minilm:latest": 1}, 2
+        )
+
+    def test_no_file_is_auto(self, fakes: Fakes) -> None:
+        """Without a config file the lanes are "auto", with nothing set by hand."""
+        assert lane_settings(fakes.machine("linux"), "http://127.0.0.1:11434") == LaneSettings()
+
+    def test_the_upstreams_entry_with_ollamas_url(self, fakes: Fakes) -> None:
+        """With several upstreams, the entry whose URL is Ollama's is the one judged."""
+        machine = with_config(
+            fakes.machine("linux"),
+            '[[serve.upstreams]]\nname = "far"\nurl = "http://10.0.0.9:11434"\nlanes = 2\n'
+            '[[serve.upstreams]]\nname = "here"\nurl = "http://127.0.0.1:11434"\n'
+            'model_lanes = {"qwen3-vl:8b" = 2}\n',
+        )
+        assert lane_settings(machine, "http://127.0.0.1:11434/") == LaneSettings(
+            "here", 'the [[serve.upstreams]] entry "here"', None, {"qwen3-vl:8b": 2}
+        )
+
+    def test_settings_that_do_not_load(self, fakes: Fakes) -> None:
+        """An invalid value gives the defaults and the settings error, naming the setting."""
+        machine = with_config(fakes.machine("linux"), "[serve]\nlanes = 0\n")
+        found = lane_settings(machine, "http://127.0.0.1:11434")
+        assert (found.cap, "invalid setting 'lanes'" in (found.error or "")) == (None, True)
+
+
 class TestDoctorOnMacos:
     async def test_doctor_on_macos_with_the_brew_trap(
         self, fakes: Fakes, simulator: SimulatorFactory, proxy: ProxyFactory
     ) -> None:
         """On a (patched) Mac: env from launchctl, listeners from lsof, and the brew trap."""
         sim = await simulator(lanes=2)
-        prx = await proxy(upstream=base_url(sim), lanes=2)
+        prx = await proxy(upstream=base_url(sim), lanes="auto")
         port = sim.port
         fakes.answer("launchctl", "getenv", "OLLAMA_NUM_PARALLEL", stdout="2\n")
         fakes.answer("lsof", stdout=f"p812\ncollama\nf5\nn127.0.0.1:{port}\n")

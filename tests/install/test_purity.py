@@ -15,6 +15,8 @@ PURE = (
     "proxy.install.options",
     "proxy.install.doctor",
     "proxy.install.doctor_facts",
+    "proxy.install.doctor_lanes",
+    "proxy.install.finding",
     "proxy.install.kv_cache",
     "proxy.install.tune",
 )

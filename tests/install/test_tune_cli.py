@@ -1,4 +1,8 @@
-"""`lanes tune` against the simulator: the knee its slots imply, --apply, --request, --url."""
+"""`lanes tune` against the simulator: the knee its slots imply, --apply, --request, --url.
+
+--apply with a hand-set `lanes` signals a real `lanes serve` process (port 0, its address read
+from its `serve_started` log line) and reads the new cap back from its /stats.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +15,15 @@ from typing import Any
 import pytest
 
 from proxy.__main__ import main
+from proxy.stats.client import fetch_stats
 from proxy.status import ExitStatus
 from tests.fixtures_proxy import ProxyFactory
 from tests.fixtures_sim import SimulatorFactory, base_url
+from tests.install.conftest import LINUX_PROC
+from tests.install.serve_process import serve_process
+from tests.machine import processes
+from tests.ports import reserved_port
+from tests.waiting import PATIENCE_S, wait_for
 
 # Linear batching (alpha 1) inside 3 slots: throughput grows up to 3 at once, then stops.
 THREE_SLOTS: dict[str, Any] = {
@@ -47,25 +57,106 @@ class TestKnee:
         assert "it ran at most 3 together" in out, out
         assert config.read_text() == ""
 
-    async def test_apply_writes_lanes_into_serve_and_keeps_the_rest(
+
+def restart_advice(out: str) -> list[str]:
+    """The lines of `out` that tell the user to restart the proxy."""
+    return [
+        line for line in out.splitlines() if "restart it" in line or "restart the proxy" in line
+    ]
+
+
+async def _apply(sim: str, config: Path, *extra: str) -> int:
+    """`lanes tune --apply` over the simulator at `sim` (a 3-slot one: the knee is 3)."""
+    return await _tune(
+        "--ollama", sim, "--max-lanes", "4", "--rounds", "4", "--config", str(config),
+        "--apply", *extra,
+    )  # fmt: skip
+
+
+class TestApply:
+    async def test_auto_lanes_write_nothing_and_print_the_install_command(
         self, simulator: SimulatorFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
-        """--apply sets [serve] lanes to the knee; other keys and tables stay as they were."""
+        """With lanes "auto" (unset) the knee is for Ollama: the file stays, the command shows."""
         sim = await simulator(**THREE_SLOTS)
         config = tmp_path / "config.toml"
-        config.write_text(
-            '[serve]\nlisten = "127.0.0.1:11435"\nlanes = 8\n\n[miner]\nworkers = 4\n'
-        )
-        status = await _tune(
-            "--ollama", base_url(sim), "--max-lanes", "4", "--rounds", "4",
-            "--config", str(config), "--apply",
-        )  # fmt: skip
+        config.write_text('[serve]\nlisten = "127.0.0.1:11435"\n')
+        status = await _apply(base_url(sim), config)
+        out = capsys.readouterr().out
+        assert status == ExitStatus.SUCCESS, out
+        assert config.read_text() == '[serve]\nlisten = "127.0.0.1:11435"\n'
+        assert 'lanes are "auto"' in out
+        assert "Nothing was written." in out
+        assert "`lanes install --lanes 3`" in out
+        assert not restart_advice(out)
+
+    async def test_hand_set_lanes_without_a_proxy_are_written_for_its_next_start(
+        self, simulator: SimulatorFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A hand-set lanes gets the knee, other keys and tables stay; no proxy runs there."""
+        sim = await simulator(**THREE_SLOTS)
+        config = tmp_path / "config.toml"
+        with reserved_port() as port:
+            config.write_text(
+                f'[serve]\nlisten = "127.0.0.1:{port}"\nlanes = 8\n\n[miner]\nworkers = 4\n'
+            )
+            status = await _apply(base_url(sim), config)
         out = capsys.readouterr().out
         assert status == ExitStatus.SUCCESS, out
         doc = tomllib.loads(config.read_text())
-        assert doc == {"serve": {"listen": "127.0.0.1:11435", "lanes": 3}, "miner": {"workers": 4}}
-        assert "restart it" in out
-        assert "lanes install --lanes 3" in out
+        assert doc == {
+            "serve": {"listen": f"127.0.0.1:{port}", "lanes": 3},
+            "miner": {"workers": 4},
+        }
+        assert f"Wrote lanes = 3 into [serve] of {config} (it was 8)." in out
+        assert (
+            f"No proxy runs at http://127.0.0.1:{port}: the next start picks up lanes = 3." in out
+        )
+        assert not restart_advice(out)
+
+    @LINUX_PROC
+    async def test_hand_set_lanes_reload_the_running_proxy(
+        self, simulator: SimulatorFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A running `lanes serve` of this user gets SIGHUP and its /stats shows the new cap."""
+        sim = await simulator(**THREE_SLOTS)
+        config = tmp_path / "config.toml"
+        config.write_text(
+            f'[serve]\nlisten = "127.0.0.1:0"\nupstream = "{base_url(sim)}"\nlanes = 8\n'
+        )
+        env = processes.child_env(tmp_path)
+        with serve_process(config, env, tmp_path / "serve.log") as served:
+            before = await fetch_stats(served.url)
+            assert before["upstreams"]["default"]["cap"] == 8
+            status = await _apply(base_url(sim), config, "--url", served.url)
+            out = capsys.readouterr().out
+            assert status == ExitStatus.SUCCESS, out
+            assert f"Sent SIGHUP to the proxy at {served.url} (pid {served.pid})" in out
+
+            async def cap() -> bool:
+                stats = await fetch_stats(served.url)
+                return bool(stats["upstreams"]["default"]["cap"] == 3)
+
+            await wait_for(cap, timeout=PATIENCE_S, what="the proxy's cap to become 3")
+        assert not restart_advice(out)
+
+    async def test_a_proxy_that_is_not_lanes_serve_is_not_signalled(
+        self,
+        simulator: SimulatorFactory,
+        proxy: ProxyFactory,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """A proxy inside this test process (pytest, not `lanes serve`) is left alone."""
+        sim = await simulator(**THREE_SLOTS)
+        prx = await proxy(upstream=base_url(sim), lanes=8)
+        config = tmp_path / "config.toml"
+        config.write_text("[serve]\nlanes = 8\n")
+        status = await _apply(base_url(sim), config, "--url", base_url(prx))
+        out = capsys.readouterr().out
+        assert status == ExitStatus.SUCCESS, out
+        assert f"The proxy at {base_url(prx)} was not signalled (" in out
+        assert "on SIGHUP (`kill -HUP <pid>`) or at its next start." in out
 
 
 class TestInputs:
