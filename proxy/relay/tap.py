@@ -15,13 +15,16 @@ class Tap:
     """Reports a laned request's upstream headers and chunks to the recorder, and charges its
     client the tokens it streams (queue rule 4); `settle()` charges what the answer counted."""
 
-    __slots__ = ("_lease", "_recorder", "_rid", "_tally")
+    __slots__ = ("_charged", "_lease", "_recorder", "_rid", "_tally")
+
+    CHARGE_EVERY = 16  # streamed tokens between live charges (the end settles exactly)
 
     def __init__(self, recorder: Recorder | None, rid: int, lease: Lease, *, sse: bool) -> None:
         self._recorder = recorder
         self._rid = rid
         self._lease = lease
         self._tally = StreamTally(sse=sse)
+        self._charged = 0  # streamed tokens charged so far
 
     def headers(self, status: int) -> None:
         """Upstream answered with `status`."""
@@ -32,8 +35,10 @@ class Tap:
         """One chunk went to the client."""
         if self._recorder is not None:
             self._recorder.chunk_relayed(self._rid, data, time.monotonic())
-        if self._tally.feed(data):
-            self._lease.charge(output_tokens=self._tally.tokens)
+        tally = self._tally
+        if tally.feed(data) and tally.tokens - self._charged >= self.CHARGE_EVERY:
+            self._charged = tally.tokens
+            self._lease.charge(output_tokens=tally.tokens)
 
     def settle(self) -> None:
         """The answer ended: charge Ollama's own counts, else what streamed."""

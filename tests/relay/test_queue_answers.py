@@ -201,3 +201,26 @@ class TestFairShareThroughTheProxy:
         }
         assert all(rows[k]["service_counter"] is not None for k in "xy")
         assert f'lanes_client_served_tokens_total{{client="x"}} {float(expected["x"])}' in metrics
+
+    async def test_a_running_stream_is_charged_as_it_streams(
+        self, simulator: SimulatorFactory, proxy: ProxyFactory
+    ) -> None:
+        """While a long answer streams, its client's counter grows with the tokens relayed,
+        before the answer ends (w_out per token, charged every 16 tokens)."""
+        sim = await simulator(lanes=1, decode_tps=200.0)
+        prx = await proxy(base_url(sim), lanes=1)
+        service = gate_of(prx).queue.service
+        body = {"model": MODEL, "prompt": "hi", "options": {"num_predict": HOLD_TOKENS}}
+        async with (
+            aiohttp.ClientSession() as s,
+            s.post(
+                base_url(prx) + "/api/generate", json=body, headers={"X-Lanes-Client": "w"}
+            ) as resp,
+        ):
+            await wait_for(
+                lambda: service.counter("w") >= 1 + 2 * 48,
+                timeout=PATIENCE_S,
+                what="48 streamed tokens charged",
+            )
+            assert resp.status == 200
+            assert not resp.content.at_eof()
