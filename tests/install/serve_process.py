@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 from tests.machine import processes
-from tests.waiting import PATIENCE_S
 
 __all__ = ["ServeProcess", "serve_process"]
 
@@ -43,38 +37,8 @@ def serve_process(config: Path, env: dict[str, str], log: Path) -> Iterator[Serv
     """`python -m proxy serve --config <config>` with `env`, handed over once it listens.
 
     The config file should listen on port 0: the process names its address in its
-    `serve_started` log line (JSON on stderr, which is not a terminal). A thread copies
-    stderr to `log`.
+    `serve_started` log line (JSON on stderr, which is not a terminal), copied to `log`.
     """
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "proxy", "serve", "--config", str(config)],
-        cwd=processes.REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    addresses: list[str] = []
-    ready = threading.Event()
-
-    def copy_stderr() -> None:
-        assert proc.stderr is not None
-        with log.open("w") as out:
-            for line in proc.stderr:
-                out.write(line)
-                out.flush()
-                address = _started(line)
-                if address is not None and not addresses:
-                    addresses.append(address)
-                    ready.set()
-        ready.set()  # the process ended
-
-    reader = threading.Thread(target=copy_stderr, daemon=True)
-    reader.start()
-    try:
-        if not ready.wait(PATIENCE_S) or not addresses:
-            pytest.fail("lanes serve did not start: " + log.read_text())
-        yield ServeProcess(f"http://{addresses[0]}", proc.pid)
-    finally:
-        processes.stop(proc)
-        reader.join(timeout=10)
+    args = ["serve", "--config", str(config)]
+    with processes.announced_process(args, env, log, _started) as (address, pid):
+        yield ServeProcess(f"http://{address}", pid)

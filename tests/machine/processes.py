@@ -12,7 +12,7 @@ import re
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +21,15 @@ import pytest
 
 from tests.waiting import PATIENCE_S
 
-__all__ = ["READY", "SimProcess", "child_env", "simulator_process", "sleeper", "stop"]
+__all__ = [
+    "READY",
+    "SimProcess",
+    "announced_process",
+    "child_env",
+    "simulator_process",
+    "sleeper",
+    "stop",
+]
 
 REPO = Path(__file__).resolve().parents[2]
 # `lanes simulate` prints this line on stderr once it listens.
@@ -54,23 +62,23 @@ class SimProcess:
 
 
 @contextmanager
-def simulator_process(
-    env: dict[str, str], log: Path, listen: str = "127.0.0.1:0"
-) -> Iterator[SimProcess]:
-    """`lanes simulate` on `listen` (port 0: any) as its own process with `env`; URL and pid.
+def announced_process(
+    args: list[str], env: dict[str, str], log: Path, announce: Callable[[str], str | None]
+) -> Iterator[tuple[str, int]]:
+    """`python -m proxy <args>` with `env`, handed over once a stderr line announces it.
 
-    It names its URL in its ready line on stderr: no port to guess, and the URL is known only
-    once it listens. A thread copies stderr to `log`.
+    `announce` reads each stderr line and returns what the process announced (its URL or
+    address), or None; a thread copies stderr to `log`. Yields that value and the pid.
     """
     proc = subprocess.Popen(
-        [sys.executable, "-m", "proxy", "simulate", "--listen", listen],
+        [sys.executable, "-m", "proxy", *args],
         cwd=REPO,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
-    urls: list[str] = []
+    found: list[str] = []
     ready = threading.Event()
 
     def copy_stderr() -> None:
@@ -79,21 +87,39 @@ def simulator_process(
             for line in proc.stderr:
                 out.write(line)
                 out.flush()
-                found = READY.search(line)
-                if found and not urls:
-                    urls.append(found.group(1))
+                value = announce(line)
+                if value is not None and not found:
+                    found.append(value)
                     ready.set()
         ready.set()  # the process ended
 
     reader = threading.Thread(target=copy_stderr, daemon=True)
     reader.start()
     try:
-        if not ready.wait(PATIENCE_S) or not urls:
-            pytest.fail("simulator did not start: " + log.read_text())
-        yield SimProcess(urls[0], proc.pid)
+        if not ready.wait(PATIENCE_S) or not found:
+            pytest.fail(f"proxy {args[0]} did not start: " + log.read_text())
+        yield found[0], proc.pid
     finally:
         stop(proc)
         reader.join(timeout=10)
+
+
+def _sim_ready(line: str) -> str | None:
+    match = READY.search(line)
+    return None if match is None else match.group(1)
+
+
+@contextmanager
+def simulator_process(
+    env: dict[str, str], log: Path, listen: str = "127.0.0.1:0"
+) -> Iterator[SimProcess]:
+    """`lanes simulate` on `listen` (port 0: any) as its own process with `env`; URL and pid.
+
+    It names its URL in its ready line on stderr: no port to guess, and the URL is known only
+    once it listens.
+    """
+    with announced_process(["simulate", "--listen", listen], env, log, _sim_ready) as (url, pid):
+        yield SimProcess(url, pid)
 
 
 @contextmanager
