@@ -18,6 +18,7 @@ __all__ = [
     "SIM_MODEL",
     "SimTiming",
     "Skipped",
+    "start_floor",
     "start_lanes",
     "start_litellm",
     "start_nginx",
@@ -100,6 +101,15 @@ async def start_lanes(
     )
     return await start_service(
         "lanes serve", argv, port=port, log_dir=tmp, ready_path="/stats", env=_isolated_env(tmp)
+    )
+
+
+async def start_floor(upstream: str, tmp: Path) -> Service:
+    """The Python floor (bench/floor.py): a bare aiohttp pass-through in front of `upstream`."""
+    port = free_port()
+    argv = python_argv("-m", "bench.floor", str(port), upstream)
+    return await start_service(
+        "floor", argv, port=port, log_dir=tmp, ready_path="/api/version", env=_isolated_env(tmp)
     )
 
 
