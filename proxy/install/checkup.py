@@ -28,6 +28,7 @@ from proxy.machine.environment import ollama_environment
 from proxy.machine.listeners import port_listeners
 from proxy.machine.machine import Machine
 from proxy.machine.ollama_process import read_ollama_process
+from proxy.machine.speedups import speedups
 from proxy.ollama import ModelFacts
 from proxy.ollama_state import OllamaError, OllamaReader
 from proxy.stats.client import StatsUnavailable, fetch_stats
@@ -189,6 +190,7 @@ async def gather_doctor_facts(
         settings=settings,
         model_names=tuple(names),
         model_facts=shown,
+        speedups=tuple(speedups()),
     )
 
 

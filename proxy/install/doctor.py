@@ -178,6 +178,28 @@ def _check_kv(facts: DoctorFacts) -> list[Finding]:
     return found
 
 
+def _check_speedups(facts: DoctorFacts) -> list[Finding]:
+    """aiohttp's compiled parser and writer, multidict, yarl and uvloop: without them every
+    request costs several times the CPU."""
+    if not facts.speedups:
+        return []
+    missing = [s for s in facts.speedups if not s.loaded]
+    if not missing:
+        names = ", ".join(s.name for s in facts.speedups)
+        return [Finding("speedups", "ok", f"The compiled speed-ups are loaded ({names}).")]
+    names = ", ".join(f"{s.name} ({s.detail})" for s in missing)
+    return [
+        Finding(
+            "speedups",
+            "warn",
+            f"Running without compiled speed-ups: {names}; each request costs more CPU.",
+            "Unset AIOHTTP_NO_EXTENSIONS and MULTIDICT_NO_EXTENSIONS (and YARL_NO_EXTENSIONS, "
+            "PROPCACHE_NO_EXTENSIONS, FROZENLIST_NO_EXTENSIONS), or reinstall with "
+            "`pip install --force-reinstall aiohttp uvloop` to get wheels for this platform.",
+        )
+    ]
+
+
 def diagnose(facts: DoctorFacts) -> list[Finding]:
     """Every check, in the order a person would reason about them."""
     return [
@@ -188,4 +210,5 @@ def diagnose(facts: DoctorFacts) -> list[Finding]:
         *_check_brew(facts),
         *_check_proxy(facts),
         *_check_kv(facts),
+        *_check_speedups(facts),
     ]

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from proxy.lanes.lanemap import Parallel
 from proxy.machine.listeners import Listener
+from proxy.machine.speedups import Speedup
 from proxy.ollama import LoadedModel, ModelFacts
 
 __all__ = [
@@ -102,3 +103,4 @@ class DoctorFacts:
     model_names: tuple[str, ...] = ()
     # /api/show of those models, by name; a model that could not be read is absent
     model_facts: Mapping[str, ModelFacts] = field(default_factory=dict)
+    speedups: tuple[Speedup, ...] = ()  # the compiled extensions this interpreter loaded

@@ -23,6 +23,7 @@ from aiohttp import web
 from proxy.config import SettingsError
 from proxy.log import configure_logging
 from proxy.machine.limits import raise_open_file_limit
+from proxy.machine.speedups import speedups
 from proxy.relay.app import GATE, INFLIGHT, apply_settings, create_app
 from proxy.settings import ProxySettings, split_listen
 from proxy.status import ExitStatus
@@ -125,6 +126,9 @@ async def run(settings: ProxySettings, reload: Reload | None = None) -> int:
         open_files=after,
         open_files_before=before,
     )
+    missing = [s.name for s in speedups() if not s.loaded]
+    if missing:  # each request then costs several times the CPU; `lanes doctor` says why
+        log.warning("speedups_missing", missing=missing)
     if "stats_poll_s" in settings.model_fields_set:
         log.warning("setting_ignored", setting="stats_poll_s", use="health_interval_s")
     try:

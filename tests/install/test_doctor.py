@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from dataclasses import replace
 
 from proxy.install.doctor import Finding, diagnose
@@ -14,6 +17,7 @@ from proxy.install.doctor_facts import (
 )
 from proxy.lanes.lanemap import Parallel
 from proxy.machine.listeners import Listener
+from proxy.machine.speedups import Speedup, speedups
 from proxy.ollama import LoadedModel, ModelFacts
 
 OLLAMA = "http://127.0.0.1:11434"
@@ -237,3 +241,41 @@ class TestDiagnose:
         )
         kv = by_check(diagnose(facts))["kv_memory"]
         assert "num_ctx 512 × 1 lane(s) = 512 tokens" in kv.summary
+
+
+class TestSpeedups:
+    def test_all_loaded_is_ok(self) -> None:
+        """With every compiled extension loaded the check is ok and names them."""
+        facts = replace(GREEN, speedups=(Speedup("multidict", True, "multidict._multidict"),))
+        found = by_check(diagnose(facts))["speedups"]
+        assert (found.severity, found.summary) == (
+            "ok",
+            "The compiled speed-ups are loaded (multidict).",
+        )
+
+    def test_a_missing_one_warns_with_the_fix(self) -> None:
+        """A pure-Python parser is named, with the environment variables that cause it."""
+        missing = Speedup("aiohttp parser (llhttp)", False, "aiohttp.http_parser")
+        found = by_check(diagnose(replace(GREEN, speedups=(missing,))))["speedups"]
+        assert found.severity == "warn"
+        assert "aiohttp parser (llhttp) (aiohttp.http_parser)" in found.summary
+        assert found.fix is not None
+        assert "AIOHTTP_NO_EXTENSIONS" in found.fix
+
+
+class TestSpeedupsOfThisInterpreter:
+    def test_this_interpreter_has_them_all(self) -> None:
+        """The test venv runs with every compiled extension (the benchmarks assume it)."""
+        assert [s.name for s in speedups() if not s.loaded] == []
+
+    def test_the_reader_sees_them_switched_off(self) -> None:
+        """In a child with AIOHTTP_NO_EXTENSIONS=1 the reader reports aiohttp's two as missing."""
+        code = (
+            "from proxy.machine.speedups import speedups;"
+            "print(','.join(s.name for s in speedups() if not s.loaded))"
+        )
+        env = {**os.environ, "AIOHTTP_NO_EXTENSIONS": "1"}
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
+        assert out.stdout.strip() == "aiohttp parser (llhttp),aiohttp header writer"
