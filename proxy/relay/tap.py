@@ -41,7 +41,9 @@ class Tap:
             self._lease.charge(output_tokens=tally.tokens)
 
     def settle(self) -> None:
-        """The answer ended: charge Ollama's own counts, else what streamed."""
+        """The answer ended: charge Ollama's own counts, else what streamed (a cut answer, or an
+        error: then the prompt estimate stays and the client's usual output is not updated)."""
         final = self._tally.final()
-        output = final.eval_tokens if final.eval_tokens is not None else self._tally.tokens
-        self._lease.charge(prompt_tokens=final.prompt_tokens, output_tokens=output, final=True)
+        counted = final.eval_tokens is not None  # Ollama's own count: the answer is complete
+        output = final.eval_tokens if counted else self._tally.tokens
+        self._lease.charge(prompt_tokens=final.prompt_tokens, output_tokens=output, final=counted)
