@@ -15,6 +15,7 @@ from proxy import errors
 from proxy.ollama import error_body
 from proxy.relay import headers
 from proxy.relay.outcome import Relayed
+from proxy.relay.progress import upstream_error_event
 from proxy.relay.watchdog import Watchdog
 from proxy.settings import ProxySettings
 
@@ -23,6 +24,8 @@ __all__ = ["Body", "Upstream", "open_session"]
 log = structlog.get_logger("proxy.relay.upstream")
 
 Body = bytes | IO[bytes] | aiohttp.StreamReader | None
+
+_ERROR_BODY_CAP = 64 * 1024  # an error answer longer than this is cut to it
 
 
 def open_session(settings: ProxySettings) -> aiohttp.ClientSession:
@@ -79,38 +82,38 @@ class Upstream:
         on_headers: Callable[[int], None] | None = None,
         on_chunk: Callable[[bytes], None] | None = None,
         on_stall: Callable[[], None] | None = None,
+        out: web.StreamResponse | None = None,
     ) -> tuple[web.StreamResponse, Relayed]:
         """Forward `request` and stream the answer back; raises ProxyError before the first byte.
 
         A client that reads nothing for `timeout_client_write_s` loses the answer: the
         upstream request is aborted, the client's connection too, and `on_stall` is told.
+        `out` is an answer already started for this client (SSE progress while it waited):
+        only the upstream's body goes into it, and an error status becomes one SSE event.
         """
         resp = await self._open(request.method, request.rel_url, send_headers, body)
         sent, error, clean = 0, None, False
         dog = Watchdog(resp, request.transport, idle_s=self._idle_s, write_s=self._write_s)
+        early = out is not None
         try:
             if on_headers is not None:
                 on_headers(resp.status)
-            out = web.StreamResponse(
-                status=resp.status,
-                reason=resp.reason,
-                headers=headers.response_headers(resp.headers.items(), extra=extra_headers),
-            )
+            if out is None:
+                out = web.StreamResponse(
+                    status=resp.status,
+                    reason=resp.reason,
+                    headers=headers.response_headers(resp.headers.items(), extra=extra_headers),
+                )
             try:
                 dog.writing()
-                await out.prepare(request)
-                sent, error = await self._stream(resp, out, on_chunk, dog)
+                await out.prepare(request)  # an early answer is prepared already
+                if early and resp.status >= 400:
+                    sent = await self._error_event(request.path, resp, out, on_chunk, dog)
+                else:
+                    sent, error = await self._stream(resp, out, on_chunk, dog)
                 dog.writing()
                 if error is not None:
-                    log.warning(
-                        "upstream_failed_mid_stream",
-                        upstream=self.base,
-                        path=request.path,
-                        status=resp.status,
-                        bytes=sent,
-                        error=error,
-                    )
-                    await self._end_with_error(request.path, resp.content_type, out, error)
+                    await self._end_with_error(request.path, resp, out, error, sent)
                 await out.write_eof()
                 dog.written()
             except (_ClientGone, ConnectionResetError) as exc:
@@ -159,11 +162,53 @@ class Upstream:
             if on_chunk is not None:
                 on_chunk(chunk)
 
-    @staticmethod
+    async def _error_event(
+        self,
+        path: str,
+        resp: aiohttp.ClientResponse,
+        out: web.StreamResponse,
+        on_chunk: Callable[[bytes], None] | None,
+        dog: Watchdog,
+    ) -> int:
+        """An error answer under an early SSE answer: read it (it is small), send one event."""
+        raw = b""
+        dog.written()
+        try:
+            while len(raw) < _ERROR_BODY_CAP and (chunk := await resp.content.readany()):
+                dog.chunk_read()
+                dog.written()
+                raw += chunk
+        except (aiohttp.ClientError, OSError):
+            pass  # what came is the message; the event says the status in any case
+        if raw and on_chunk is not None:
+            on_chunk(raw)
+        event = upstream_error_event(path, resp.status, raw[:_ERROR_BODY_CAP])
+        dog.writing()
+        try:
+            await out.write(event)
+        except ConnectionResetError as exc:
+            raise _ClientGone(0) from exc
+        dog.written()
+        return len(event)
+
     async def _end_with_error(
-        path: str, content_type: str, out: web.StreamResponse, message: str
+        self,
+        path: str,
+        resp: aiohttp.ClientResponse,
+        out: web.StreamResponse,
+        message: str,
+        sent: int,
     ) -> None:
         """End a started stream the way Ollama does; a plain body is cut off instead."""
+        log.warning(
+            "upstream_failed_mid_stream",
+            upstream=self.base,
+            path=path,
+            status=resp.status,
+            bytes=sent,
+            error=message,
+        )
+        content_type = resp.content_type
         if content_type == "application/x-ndjson":
             await out.write(error_body(path, 500, message) + b"\n")
         elif content_type == "text/event-stream":
