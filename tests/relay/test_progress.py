@@ -159,6 +159,21 @@ def _stable(raw: bytes) -> list[Any]:
 
 
 class TestNoProgress:
+    async def test_a_stream_that_finds_a_lane_free_is_relayed_as_it_comes(
+        self, simulator: SimulatorFactory, proxy: ProxyFactory
+    ) -> None:
+        """With a lane free at once the header changes nothing: the upstream's own answer,
+        line for line, with the headers of a request that never waited."""
+        sim, prx = await _start(simulator, proxy)
+        expected = await _direct(sim, CHAT, chat())
+        async with (
+            aiohttp.ClientSession() as s,
+            s.post(base_url(prx) + CHAT, json=chat(), headers=PROGRESS) as resp,
+        ):
+            raw, head = await resp.read(), resp.headers
+        assert expected == _stable(raw)
+        assert (head["X-Lanes-Queue-Ms"], head["X-Lanes-Queue-Position"]) == ("0", "0")
+
     @pytest.mark.parametrize(
         ("path", "body", "headers"),
         [
