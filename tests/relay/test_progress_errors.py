@@ -25,6 +25,7 @@ from tests.relay.support import MODEL, base_url
 from tests.waiting import PATIENCE_S, wait_for
 
 CHAT = "/v1/chat/completions"
+HANG = "hang:latest"  # a simulated model that never answers
 
 
 async def _start(
@@ -140,6 +141,27 @@ class TestUpstreamErrors:
         assert where == "iterate"
         assert "missing-model" in error.message
         assert counters["failed_by_reason"] == {"http_404": 1}
+
+    async def test_an_upstream_that_never_answers_after_waiting_is_an_error_event(
+        self, simulator: SimulatorFactory, proxy: ProxyFactory
+    ) -> None:
+        """An upstream that sends nothing within timeout_first_byte_s after the wait: the
+        openai client raises the proxy's 504 message as an APIError, /stats counts a failure
+        upstream_timeout."""
+        sim = await simulator(lanes=1, models=[{"name": MODEL}, {"name": HANG, "fault_hang_s": 60}])
+        prx = await proxy(
+            base_url(sim), lanes=1, progress_interval_s=INTERVAL_S, timeout_first_byte_s=0.5
+        )
+        url, gate = base_url(prx), gate_of(prx)
+        async with held_lane(url, gate) as holder:
+            waiting = asyncio.create_task(_openai_stream(url, model=HANG))
+            await wait_for(lambda: gate.depth == 1, timeout=PATIENCE_S, what="it waits")
+            holder.cancel()
+            where, error = await waiting
+        counters = await _counters(url)
+        assert where == "iterate"
+        assert "sent no response within 0.5 s" in error.message
+        assert counters["failed_by_reason"] == {"upstream_timeout": 1}
 
 
 class TestLeaving:
