@@ -133,6 +133,12 @@ class ProxySettings(FileSettings):
     timeout_client_write_s: float = Field(
         30.0, gt=0, description="a client that reads nothing this long loses its answer and lane"
     )
+    progress_interval_s: float = Field(
+        2.0,
+        gt=0,
+        description="seconds between the SSE comments sent to a waiting /v1 stream that asks "
+        "with X-Lanes-Progress: sse",
+    )
     timeout_client_header_s: float = Field(
         15.0, gt=0, description="a connection that sends no whole request head this long closes"
     )

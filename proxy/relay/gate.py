@@ -25,12 +25,14 @@ class Lease:
     """One request's claim on a lane: waits in `__aenter__`, frees the lane in `__aexit__`.
 
     `move()` trades the lane for one on another host (a retry before the first byte); every
-    lane it gets is reported through `on_admitted`.
+    lane it gets is reported through `on_admitted`. `on_queued` hears, once, that its first
+    arrival has to wait (not a retry's).
     """
 
     __slots__ = (
         "_gate",
         "_on_admitted",
+        "_on_queued",
         "avoid",
         "facts",
         "position",
@@ -44,9 +46,11 @@ class Lease:
         gate: LaneGate,
         facts: RequestFacts,
         on_admitted: Callable[[Lease], None] | None = None,
+        on_queued: Callable[[Lease], None] | None = None,
     ) -> None:
         self._gate = gate
         self._on_admitted = on_admitted
+        self._on_queued = on_queued
         self.facts = facts
         self.avoid: frozenset[str] = frozenset()
         self.upstream = ""  # the host the ticket was bound to; set once the lane is held
@@ -180,14 +184,19 @@ class LaneGate:
         return _retry_after(self._queue.wait_estimate_s())
 
     def lane(
-        self, facts: RequestFacts, *, on_admitted: Callable[[Lease], None] | None = None
+        self,
+        facts: RequestFacts,
+        *,
+        on_admitted: Callable[[Lease], None] | None = None,
+        on_queued: Callable[[Lease], None] | None = None,
     ) -> Lease:
         """A lease to use as `async with gate.lane(facts) as lease:`.
 
         The facts' client, priority and model decide the turn and the host; `lease.upstream`
         names the host once the lane is held, and `on_admitted` hears of every lane taken.
+        `on_queued` is called (in the waiting task) when the request's arrival has to wait.
         """
-        return Lease(self, facts, on_admitted)
+        return Lease(self, facts, on_admitted, on_queued)
 
     def poke(self) -> None:
         """Hand free lanes to waiters now (after a host's health or models changed)."""
@@ -239,14 +248,17 @@ class LaneGate:
             lease.ticket = ticket  # so progress() can find it while it waits
             if not avoid:  # a first arrival, not a retry
                 lease.position = self._queue.position(ticket)
-            await self._wait(ticket)
+            await self._wait(ticket, None if avoid else lease)
         return ticket
 
-    async def _wait(self, ticket: Ticket) -> None:
+    async def _wait(self, ticket: Ticket, arrival: Lease | None = None) -> None:
+        """Wait for `ticket`'s lane; an `arrival`'s `on_queued` hears of the wait first."""
         waiter = asyncio.get_running_loop().create_future()
         self._waiters[ticket.id] = waiter
         limit = self._max_wait.get(ticket.priority)
         try:
+            if arrival is not None and arrival._on_queued is not None:
+                arrival._on_queued(arrival)
             if limit is None:
                 await waiter
             else:

@@ -6,12 +6,14 @@ import time
 
 from aiohttp import web
 
+from proxy.relay import headers
 from proxy.relay.body import RequestBody
-from proxy.relay.classify import Route, Rules, classify, needs_body
+from proxy.relay.classify import RequestFacts, Route, Rules, classify, needs_body
 from proxy.relay.gate import LaneGate, Lease
 from proxy.relay.mapper import LaneMapper
 from proxy.relay.outcome import Exchange
 from proxy.relay.pinning import encode_document
+from proxy.relay.progress import PROGRESS, Progress, wanted
 from proxy.relay.router import Router
 from proxy.relay.tap import Tap
 from proxy.settings import ProxySettings
@@ -43,6 +45,8 @@ class Handler:
         self._recorder = recorder
         self._taps = not isinstance(recorder, NullRecorder)
         self._max_body = settings.max_body_mb * 2**20
+        self._progress_s = settings.progress_interval_s
+        self._write_s = settings.timeout_client_write_s
         self._rules = Rules(
             priorities=dict(settings.client_priorities),
             pins=dict(settings.pin),
@@ -79,6 +83,16 @@ class Handler:
             return web.json_response(await self._router.merged(facts.path))
         if facts.route is not Route.LANE:
             return await self._router.relay(request, facts, exchange, body=body)
+        return await self._laned(request, facts, exchange, body)
+
+    async def _laned(
+        self,
+        request: web.Request,
+        facts: RequestFacts,
+        exchange: Exchange,
+        body: RequestBody | None,
+    ) -> web.StreamResponse:
+        """An inference request: wait for a lane (with SSE progress if it asked), then relay."""
         self._mapper.ensure(facts.model_key)  # its lanes are known, or about to be
         rid, rec, clock = exchange.rid, self._recorder, time.monotonic
         rec.request_received(
@@ -101,18 +115,39 @@ class Handler:
                 now=clock(),
             )
 
-        lease = self._gate.lane(facts, on_admitted=admitted)
+        progress = self._progress(request, facts, exchange)
+        lease = self._gate.lane(
+            facts, on_admitted=admitted, on_queued=None if progress is None else progress.begin
+        )
         tap = Tap(rec if self._taps else None, rid, lease, sse=facts.path.startswith("/v1/"))
         try:
             async with lease:
                 exchange.queue_ms = _ms(lease.queue_s)
                 exchange.queue_position = lease.position
+                early = None if progress is None else await progress.end()
                 try:
                     return await self._router.relay(
-                        request, facts, exchange, body=body, lease=lease, tap=tap
+                        request, facts, exchange, body=body, lease=lease, tap=tap, early=early
                     )
                 finally:
                     tap.settle()
         finally:
+            if progress is not None:
+                await progress.end()  # the wait failed: no comment may follow the error
             exchange.queue_ms = _ms(lease.queue_s)
             exchange.queue_position = lease.position
+
+    def _progress(
+        self, request: web.Request, facts: RequestFacts, exchange: Exchange
+    ) -> Progress | None:
+        """SSE comments while it waits, for a `/v1` stream that asks (none otherwise)."""
+        if not wanted(facts.path, facts.stream, request.headers.get(headers.PROGRESS)):
+            return None
+        progress = Progress(
+            request,
+            interval_s=self._progress_s,
+            write_s=self._write_s,
+            on_stall=lambda: setattr(exchange, "stalled", True),
+        )
+        request[PROGRESS] = progress  # the middleware ends a started one with its error
+        return progress

@@ -19,6 +19,7 @@ from proxy.relay.guard import Guard
 from proxy.relay.handler import EXCHANGE
 from proxy.relay.inflight import InFlight
 from proxy.relay.outcome import Exchange, decide
+from proxy.relay.progress import PROGRESS, Progress
 from proxy.settings import ProxySettings
 from proxy.stats.recorder import Outcome, Recorder
 
@@ -122,6 +123,9 @@ def exchange_middleware(
             error = exc
             if isinstance(exc, errors.UpstreamUnavailable | errors.UpstreamTimeout):
                 log.warning(exc.reason, path=request.path, error=exc.message)
+            progress: Progress | None = request.get(PROGRESS)
+            if progress is not None and progress.started:  # 200 went out: the error is an event
+                return await progress.fail(exc.status, exc.message)
             return error_response(request, exc)
         except web.HTTPRequestEntityTooLarge:
             error = errors.PayloadTooLarge(too_big)

@@ -65,6 +65,7 @@ def decide(exchange: Exchange, *, status: int | None, error: BaseException | Non
             return Outcome("cancelled", 499, None, admitted, sent)
         if relayed.error is not None:
             return Outcome("failed", relayed.status, "upstream_dropped", admitted, sent)
+        status = relayed.status  # under SSE progress the client had a 200 before the upstream
     if status >= 400:
         return Outcome("failed", status, f"http_{status}", admitted, sent)
     return Outcome("completed", status, None, admitted, sent)

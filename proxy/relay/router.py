@@ -111,11 +111,13 @@ class Router:
         body: RequestBody | None = None,
         lease: Lease | None = None,
         tap: Tap | None = None,
+        early: web.StreamResponse | None = None,
     ) -> web.StreamResponse:
         """Relay to the lease's host (or one picked); once more elsewhere if nothing was sent.
 
         `body` is the body read before classification; without it the request's own body
-        streams through as it arrives.
+        streams through as it arrives. `early` is an answer already started while the request
+        waited (SSE progress): the upstream's body continues it.
         """
         send = headers.request_headers(request.headers.items(), drop_authorization=self._drop_auth)
         streamed: Body = None
@@ -129,7 +131,7 @@ class Router:
             try:
                 payload = streamed if body is None else body.payload()
                 response, relayed = await self._relay_once(
-                    name, request, payload, send, exchange, tap
+                    name, request, payload, send, exchange, tap, early
                 )
             except _RETRYABLE:  # nothing reached the client: once more, on another host
                 if lease is None or body is None or not self.can_retry(facts.model_key, name):
@@ -137,7 +139,7 @@ class Router:
                 await lease.move(avoid=name)
                 name = lease.upstream
                 response, relayed = await self._relay_once(
-                    name, request, body.payload(), send, exchange, tap
+                    name, request, body.payload(), send, exchange, tap, early
                 )
         finally:
             exchange.upstream_ms = _ms(self._clock() - started)
@@ -152,6 +154,7 @@ class Router:
         send: list[tuple[str, str]],
         exchange: Exchange,
         tap: Tap | None,
+        early: web.StreamResponse | None = None,
     ) -> tuple[web.StreamResponse, Relayed]:
         """Relay to host `name` and tell its breaker how it went."""
         exchange.host = name
@@ -169,6 +172,7 @@ class Router:
                 on_headers=None if tap is None else tap.headers,
                 on_chunk=None if tap is None else tap.chunk,
                 on_stall=lambda: setattr(exchange, "stalled", True),
+                out=early,
             )
         except _RETRYABLE:
             self._failed(name)

@@ -15,6 +15,8 @@ from proxy import errors
 from proxy.ollama import error_body
 from proxy.relay import headers
 from proxy.relay.outcome import Relayed
+from proxy.relay.progress import upstream_error_event
+from proxy.relay.watchdog import Watchdog
 from proxy.settings import ProxySettings
 
 __all__ = ["Body", "Upstream", "open_session"]
@@ -22,6 +24,8 @@ __all__ = ["Body", "Upstream", "open_session"]
 log = structlog.get_logger("proxy.relay.upstream")
 
 Body = bytes | IO[bytes] | aiohttp.StreamReader | None
+
+_ERROR_BODY_CAP = 64 * 1024  # an error answer longer than this is cut to it
 
 
 def open_session(settings: ProxySettings) -> aiohttp.ClientSession:
@@ -45,76 +49,6 @@ class _ClientGone(Exception):
     def __init__(self, sent: int) -> None:
         super().__init__(sent)
         self.sent = sent
-
-
-class _Watchdog:
-    """One timer for two limits: the upstream's silence between chunks (`idle_s`) and a write
-    to the client that makes no progress (`write_s`). It is re-armed lazily, so a chunk costs
-    one clock read; when a limit passes it closes the upstream response (the only cancel
-    Ollama understands) and, for a stalled client, aborts the client's connection too.
-    """
-
-    __slots__ = (
-        "_handle",
-        "_idle_s",
-        "_last_chunk",
-        "_loop",
-        "_resp",
-        "_transport",
-        "_write_s",
-        "_write_since",
-        "fired",
-    )
-
-    def __init__(
-        self,
-        resp: aiohttp.ClientResponse,
-        transport: asyncio.BaseTransport | None,
-        *,
-        idle_s: float,
-        write_s: float,
-    ) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._resp, self._transport = resp, transport
-        self._idle_s, self._write_s = idle_s, write_s
-        self._last_chunk = self._loop.time()
-        self._write_since: float | None = None
-        self._handle = self._loop.call_at(self._next_check(self._last_chunk), self._check)
-        self.fired: str | None = None  # "upstream_idle" or "client_stalled"
-
-    def chunk_read(self) -> None:
-        """A chunk came from upstream, and its write to the client starts now."""
-        self._last_chunk = self._write_since = self._loop.time()
-
-    def writing(self) -> None:
-        """A write to the client starts now (one not preceded by a chunk)."""
-        self._write_since = self._loop.time()
-
-    def written(self) -> None:
-        """The write went out (into the client's socket buffer)."""
-        self._write_since = None
-
-    def _next_check(self, now: float) -> float:
-        due = self._last_chunk + self._idle_s
-        if self._write_since is not None:
-            return min(due, self._write_since + self._write_s)
-        return min(due, now + self._write_s)  # so a write that starts later is caught in time
-
-    def _check(self) -> None:
-        now = self._loop.time()
-        if self._write_since is not None and now - self._write_since >= self._write_s:
-            self.fired = "client_stalled"
-            self._resp.close()
-            if isinstance(self._transport, asyncio.WriteTransport):
-                self._transport.abort()
-        elif now - self._last_chunk >= self._idle_s and self._write_since is None:
-            self.fired = "upstream_idle"
-            self._resp.close()
-        else:
-            self._handle = self._loop.call_at(self._next_check(now), self._check)
-
-    def cancel(self) -> None:
-        self._handle.cancel()
 
 
 class Upstream:
@@ -148,38 +82,38 @@ class Upstream:
         on_headers: Callable[[int], None] | None = None,
         on_chunk: Callable[[bytes], None] | None = None,
         on_stall: Callable[[], None] | None = None,
+        out: web.StreamResponse | None = None,
     ) -> tuple[web.StreamResponse, Relayed]:
         """Forward `request` and stream the answer back; raises ProxyError before the first byte.
 
         A client that reads nothing for `timeout_client_write_s` loses the answer: the
         upstream request is aborted, the client's connection too, and `on_stall` is told.
+        `out` is an answer already started for this client (SSE progress while it waited):
+        only the upstream's body goes into it, and an error status becomes one SSE event.
         """
         resp = await self._open(request.method, request.rel_url, send_headers, body)
         sent, error, clean = 0, None, False
-        dog = _Watchdog(resp, request.transport, idle_s=self._idle_s, write_s=self._write_s)
+        dog = Watchdog(resp, request.transport, idle_s=self._idle_s, write_s=self._write_s)
+        early = out is not None
         try:
             if on_headers is not None:
                 on_headers(resp.status)
-            out = web.StreamResponse(
-                status=resp.status,
-                reason=resp.reason,
-                headers=headers.response_headers(resp.headers.items(), extra=extra_headers),
-            )
+            if out is None:
+                out = web.StreamResponse(
+                    status=resp.status,
+                    reason=resp.reason,
+                    headers=headers.response_headers(resp.headers.items(), extra=extra_headers),
+                )
             try:
                 dog.writing()
-                await out.prepare(request)
-                sent, error = await self._stream(resp, out, on_chunk, dog)
+                await out.prepare(request)  # an early answer is prepared already
+                if early and resp.status >= 400:
+                    sent = await self._error_event(request.path, resp, out, on_chunk, dog)
+                else:
+                    sent, error = await self._stream(resp, out, on_chunk, dog)
                 dog.writing()
                 if error is not None:
-                    log.warning(
-                        "upstream_failed_mid_stream",
-                        upstream=self.base,
-                        path=request.path,
-                        status=resp.status,
-                        bytes=sent,
-                        error=error,
-                    )
-                    await self._end_with_error(request.path, resp.content_type, out, error)
+                    await self._end_with_error(request.path, resp, out, error, sent)
                 await out.write_eof()
                 dog.written()
             except (_ClientGone, ConnectionResetError) as exc:
@@ -204,7 +138,7 @@ class Upstream:
         resp: aiohttp.ClientResponse,
         out: web.StreamResponse,
         on_chunk: Callable[[bytes], None] | None,
-        dog: _Watchdog,
+        dog: Watchdog,
     ) -> tuple[int, str | None]:
         sent = 0
         content = resp.content
@@ -228,11 +162,53 @@ class Upstream:
             if on_chunk is not None:
                 on_chunk(chunk)
 
-    @staticmethod
+    async def _error_event(
+        self,
+        path: str,
+        resp: aiohttp.ClientResponse,
+        out: web.StreamResponse,
+        on_chunk: Callable[[bytes], None] | None,
+        dog: Watchdog,
+    ) -> int:
+        """An error answer under an early SSE answer: read it (it is small), send one event."""
+        raw = b""
+        dog.written()
+        try:
+            while len(raw) < _ERROR_BODY_CAP and (chunk := await resp.content.readany()):
+                dog.chunk_read()
+                dog.written()
+                raw += chunk
+        except (aiohttp.ClientError, OSError):
+            pass  # what came is the message; the event says the status in any case
+        if raw and on_chunk is not None:
+            on_chunk(raw)
+        event = upstream_error_event(path, resp.status, raw[:_ERROR_BODY_CAP])
+        dog.writing()
+        try:
+            await out.write(event)
+        except ConnectionResetError as exc:
+            raise _ClientGone(0) from exc
+        dog.written()
+        return len(event)
+
     async def _end_with_error(
-        path: str, content_type: str, out: web.StreamResponse, message: str
+        self,
+        path: str,
+        resp: aiohttp.ClientResponse,
+        out: web.StreamResponse,
+        message: str,
+        sent: int,
     ) -> None:
         """End a started stream the way Ollama does; a plain body is cut off instead."""
+        log.warning(
+            "upstream_failed_mid_stream",
+            upstream=self.base,
+            path=path,
+            status=resp.status,
+            bytes=sent,
+            error=message,
+        )
+        content_type = resp.content_type
         if content_type == "application/x-ndjson":
             await out.write(error_body(path, 500, message) + b"\n")
         elif content_type == "text/event-stream":

@@ -204,3 +204,35 @@ class TestLaneGate:
         release.set()
         await holder
         assert (log, gate.busy) == (["a"], 0)
+
+
+class TestOnQueued:
+    async def test_an_arrival_that_waits_is_told_once_with_its_position(self) -> None:
+        """`on_queued` hears once, in the waiting task, of an arrival that has to wait, after
+        its arrival position is set."""
+        gate = make(1)
+        release, log = asyncio.Event(), list[str]()
+        holder = asyncio.create_task(hold(gate, "a", release, log))
+        await until(lambda: gate.busy == 1, "a lane held")
+        told: list[tuple[int, bool]] = []
+
+        def on_queued(lease: Lease) -> None:
+            told.append((lease.position, asyncio.current_task() is waiter))
+
+        async def wait() -> None:
+            async with gate.lane(ask("b"), on_queued=on_queued):
+                pass
+
+        waiter = asyncio.create_task(wait())
+        await queued(gate, 1)
+        release.set()
+        await asyncio.gather(holder, waiter)
+        assert told == [(1, True)]
+
+    async def test_an_arrival_with_a_free_lane_is_not_told(self) -> None:
+        """A lease granted at once never calls `on_queued`."""
+        gate = make(1)
+        told: list[Lease] = []
+        async with gate.lane(ask("a"), on_queued=told.append) as lease:
+            assert lease.position == 0
+        assert told == []

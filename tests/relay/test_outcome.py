@@ -26,6 +26,12 @@ class TestDecide:
         got = decide(_exchange(relayed=Relayed(500, 10)), status=500, error=None)
         assert (got.kind, got.status, got.reason) == ("failed", 500, "http_500")
 
+    def test_an_upstream_error_under_an_early_sse_answer_is_a_failure(self) -> None:
+        """An upstream 404 sent as an SSE event after progress comments (the client had a 200)
+        is failed with reason http_404, as it would be without progress."""
+        got = decide(_exchange(relayed=Relayed(404, 10)), status=200, error=None)
+        assert (got.kind, got.status, got.reason) == ("failed", 404, "http_404")
+
     def test_a_stream_cut_by_the_upstream_is_a_failure(self) -> None:
         """A stream that ended with an upstream error line is failed: upstream_dropped."""
         relayed = Relayed(200, 10, error="upstream ended the stream early")
