@@ -1,9 +1,12 @@
 """The load generator, run as its own process: `python -m bench.loadgen SPEC_JSON` prints JSON.
 
-Modes: `closed` keeps `concurrency` requests in flight until `requests` are done;
-`periodic` sends one request every `interval_s` for `count` requests (the interactive
-client); `hold` opens `requests` requests at once, prints one `launched` line and keeps
-them open until stdin closes. Times are measured here, never in the process under test.
+Modes: `closed` keeps `concurrency` requests in flight until `requests` are done (or, with
+`until`, a `time.monotonic()` instant, until then: no request starts after it); `periodic`
+sends one request every `interval_s` for `count` requests (the interactive client); `hold`
+opens `requests` requests at once, prints one `launched` line and keeps them open until stdin
+closes. `start_at` (a `time.monotonic()` instant, comparable across processes) delays the
+measured requests, so that several generators start together. Times are measured here, never
+in the process under test.
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ class LoadSpec:
     warmup: int = 0
     interval_s: float = 1.0
     timeout_s: float = 600.0
+    start_at: float = 0.0
+    until: float = 0.0
+    keep_headers: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -47,6 +53,7 @@ class LoadResult:
     ttfb: list[float] = field(default_factory=list)
     chunks: list[int] = field(default_factory=list)
     metrics: list[dict[str, float]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
     statuses: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     wall_s: float = 0.0
@@ -54,13 +61,16 @@ class LoadResult:
 
 
 _METRIC_KEYS = ("total_duration", "load_duration", "prompt_eval_duration", "eval_duration")
+_COUNT_KEYS = ("prompt_eval_count", "eval_count")
 
 
 def _final_metrics(line: bytes) -> dict[str, float]:
+    """Ollama's final durations (seconds) and token counts, from the answer's last line."""
     with contextlib.suppress(ValueError):
         doc = json.loads(line)
         if isinstance(doc, dict):
-            return {k: float(doc[k]) / 1e9 for k in _METRIC_KEYS if k in doc}
+            durations = {k: float(doc[k]) / 1e9 for k in _METRIC_KEYS if k in doc}
+            return durations | {k: float(doc[k]) for k in _COUNT_KEYS if k in doc}
     return {}
 
 
@@ -72,6 +82,7 @@ async def _one(session: aiohttp.ClientSession, spec: LoadSpec, result: LoadResul
     try:
         async with session.post(spec.url + spec.path, json=spec.body, headers=spec.headers) as resp:
             status = str(resp.status)
+            kept = {name: resp.headers[name] for name in spec.keep_headers if name in resp.headers}
             async for line in resp.content:
                 if not first:
                     first = time.monotonic()
@@ -93,19 +104,21 @@ async def _one(session: aiohttp.ClientSession, spec: LoadSpec, result: LoadResul
     result.ttfb.append((first or end) - start)
     result.chunks.append(lines)
     result.metrics.append(_final_metrics(last))
+    result.headers.append(kept)
 
 
 async def _closed(session: aiohttp.ClientSession, spec: LoadSpec, result: LoadResult) -> None:
     remaining = [spec.warmup, spec.requests]
 
     async def worker(slot: int, sink: LoadResult | None) -> None:
-        while remaining[slot] > 0:
+        while remaining[slot] > 0 and not (slot and spec.until and time.monotonic() >= spec.until):
             remaining[slot] -= 1
             await _one(session, spec, sink)
 
     warm = min(spec.warmup, spec.concurrency)
     if warm:  # opens the connections and warms both ends; nothing recorded
         await asyncio.gather(*(worker(0, None) for _ in range(warm)))
+    await asyncio.sleep(max(0.0, spec.start_at - time.monotonic()))
     begin = time.monotonic()
     await asyncio.gather(*(worker(1, result) for _ in range(spec.concurrency)))
     result.wall_s = time.monotonic() - begin

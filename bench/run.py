@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import fairness, lanes_busy, overhead, queue_scale
+from bench import fairness, lanes_busy, overhead, queue_scale, work_share
 from bench.contenders import litellm_version
 from bench.machine import describe_machine, nginx_version
 from bench.procs import stop_all
@@ -27,6 +27,7 @@ SCENARIOS: dict[str, tuple[str, Scenario]] = {
     "lanes": ("2. Lanes kept busy", lanes_busy.run),
     "fairness": ("3. Fairness", fairness.run),
     "queue": ("4. Scale of the queue", queue_scale.run),
+    "work_share": ("5. Fair share by work", work_share.run),
 }
 ALL_CONTENDERS = ("nginx", "litellm")
 REPO = Path(__file__).resolve().parent.parent

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import struct
+import time
 import zlib
 
 import aiohttp
@@ -86,6 +87,34 @@ class TestLoadGenerator:
         assert result.statuses == {"200": 6}
         assert all(c == 11 for c in result.chunks)  # ten tokens and the final chunk
         assert all("eval_duration" in m for m in result.metrics)
+
+    async def test_closed_loop_starts_nothing_after_until(
+        self, simulator: SimulatorFactory
+    ) -> None:
+        """With `start_at` and `until`, every measured request starts between the two."""
+        sim = await simulator(lanes=2, decode_tps=5000.0)
+        body = {"model": "llama3.2", "prompt": "hi", "options": {"num_predict": 10}}
+        start_at = time.monotonic() + 0.1
+        until = start_at + 0.3
+        spec = LoadSpec(
+            url=base_url(sim), body=body, concurrency=2, requests=100_000, start_at=start_at,
+            until=until,
+        )  # fmt: skip
+        result = await run_load(spec)
+        assert result.latencies
+        assert [s for s in result.starts if not start_at <= s < until] == []
+
+    async def test_final_counts_and_kept_headers_are_recorded(
+        self, simulator: SimulatorFactory
+    ) -> None:
+        """Each answer's prompt_eval_count and eval_count, and the headers asked for, are kept."""
+        sim = await simulator(lanes=1, decode_tps=5000.0)
+        body = {"model": "llama3.2", "prompt": "abcdefgh", "options": {"num_predict": 10}}
+        spec = LoadSpec(url=base_url(sim), body=body, requests=2, keep_headers=["Content-Type"])
+        result = await run_load(spec)
+        counts = [(m["prompt_eval_count"], m["eval_count"]) for m in result.metrics]
+        assert counts == [(2.0, 10.0), (2.0, 10.0)]
+        assert [list(h) for h in result.headers] == [["Content-Type"], ["Content-Type"]]
 
     async def test_periodic_sends_on_schedule(self, simulator: SimulatorFactory) -> None:
         """Periodic mode sends `requests` requests, one per interval."""

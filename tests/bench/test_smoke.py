@@ -37,7 +37,7 @@ class TestSmokeRun:
         """Each scenario's title appears, and none reports that it failed."""
         text = report.read_text()
         for title in ("## 1. Overhead", "## 2. Lanes kept busy", "## 3. Fairness",
-                      "## 4. Scale of the queue"):  # fmt: skip
+                      "## 4. Scale of the queue", "## 5. Fair share by work"):  # fmt: skip
             assert title in text
         assert "This scenario failed" not in text
 
@@ -65,7 +65,7 @@ class TestSmokeRun:
             for line in text.splitlines()
             if line.startswith("![")
         ]
-        assert len(links) == 4
+        assert len(links) == 5
         for link in links:
             data = (report.parent / link).read_bytes()
             assert data.startswith(b"\x89PNG\r\n\x1a\n")
