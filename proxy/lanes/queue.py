@@ -20,15 +20,19 @@ and 13, `detours` rules 10 and 11 (over `backlog.Backlog`, rule 16), and `projec
    adds the live output tokens x w_out while it runs and settles both from the answer; each
    charge is divided by the client's weight (`client_weights`, default 1). The next ticket in
    a class is the oldest of the waiting client with the lowest counter, ties in ring order.
-   A client that starts waiting in a class is lifted to the lowest counter of the clients
-   already waiting there (idleness banks no credit). Counters shift down together when every
+   A client that had no ticket queued or running is lifted, on its next submit, to the lowest
+   counter of the clients waiting in that class (idleness banks no credit; a client whose
+   requests are still running is not idle and is not lifted). Counters shift down when every
    client holding a ticket is above 2^30; a client holding none for 10 x aging_s is forgotten.
    Tickets handed out of turn (rules 10, 11) keep the ring order, and are charged all the same.
 5. Aging. When admit(now) runs, a ticket that has spent `aging_s` in its class moves up one
-   class and joins its client's turn there (at the tail of that client's own FIFO). Tickets
-   move in the order they entered their class; a moved ticket counts as entering the upper
-   class at its due time, or at that class's latest entry if later. A batch ticket is
-   interactive after about 2 x aging_s, so nothing starves.
+   class and joins its client's turn there (at the tail of that client's own FIFO); with
+   `tokens`, only while its class got no lane for `aging_s` (the ticket is due `aging_s` after
+   it entered or the class last got a lane, whichever is later): aging protects a class from
+   the classes above it, and fair share already bounds waits inside a class. Tickets move in
+   the order they entered their class; a moved ticket counts as entering the upper class at
+   its due time, or at that class's latest entry if later. A batch ticket under endless
+   interactive load is interactive after about 2 x aging_s, so nothing starves.
 6. Capacity. Lanes belong to a host, counted one of two ways. With `lanes` set by hand (a
    cap), the host holds at most `cap` admitted tickets, and model m at most `model_lanes[m]`:
    what the user said. With `lanes = "auto"` (the default), model m holds at most its lanes
@@ -179,9 +183,9 @@ class LaneQueue(HostTable):
         ticket = Ticket(self._next_id, client, priority, model, now, frozenset(avoid))
         ticket.prompt_tokens = max(0, prompt_tokens)
         self._now = now
-        self._service.hold(client)
+        idle = self._service.hold(client)
         self._queued[ticket.id] = ticket
-        self._ring.join(ticket, rank, now)
+        self._ring.join(ticket, rank, now, lift=idle)
         self._backlog.add(ticket)
         self._count(ticket, 1)
         return ticket
@@ -305,6 +309,7 @@ class LaneQueue(HostTable):
         ticket.lane = host.bind(ticket.model)
         ticket.state = TicketState.ADMITTED
         ticket.admitted_at = now
+        self._ring.served(ticket.rank, now)
         self._running[ticket.id] = ticket
         self.charge(ticket)  # the prompt estimate, at once
         self._turn += 1

@@ -97,25 +97,27 @@ class FairRing:
 
     With a `tokens` service (`ServiceCounters`), the turn goes instead to the client with the
     lowest service counter among those in the class ring, ties in ring order (so equal
-    counters still take turns); a client joining a class ring is first lifted to the lowest
-    counter of the clients already there. `pop()` still moves the client to the tail.
+    counters still take turns); a client that was idle (`join(lift=True)`) is first lifted to
+    the lowest counter of the clients already there. `pop()` still moves the client to the tail.
 
     Aging (`age()`): a ticket that entered its class `aging_s` ago or more moves up one class,
-    at the tail of its client's FIFO there. It counts as having entered the new class at its
-    due time, or at the latest entry into that class if that is later, so each class's entry
-    log stays in time order and `age()` only ever looks at the front of it. Tickets promote in
-    the order they entered (batch before normal, so a long-waiting batch ticket can climb two
-    classes in one call).
+    at the tail of its client's FIFO there; with a `tokens` service the clock starts again each
+    time the class gets a lane (`served()`), so only a class starved by those above it ages.
+    A moved ticket counts as having entered the new class at its due time, or at the latest
+    entry into that class if that is later, so each class's entry log stays in time order and
+    `age()` only ever looks at the front of it. Tickets promote in the order they entered
+    (batch before normal, so a long-waiting batch ticket can climb two classes in one call).
 
     Removal is by tombstone: a ticket that leaves stays in its client's deque and is dropped
     when it reaches the front (`skipped` counts these). Every operation is O(1) amortised.
     """
 
-    __slots__ = ("_aging_s", "_entered", "_live", "_rings", "_service", "skipped")
+    __slots__ = ("_aging_s", "_entered", "_live", "_rings", "_served_at", "_service", "skipped")
 
     def __init__(self, aging_s: float, service: ServiceCounters | None = None) -> None:
         self._aging_s = aging_s
         self._service = service
+        self._served_at = [float("-inf")] * len(CLASSES)  # when each class last got a lane
         self._rings = tuple(OrderedDict[str, deque[Ticket]]() for _ in CLASSES)
         self._live = tuple(dict[str, int]() for _ in CLASSES)  # live tickets per client
         self._entered = tuple(OrderedDict[int, Ticket]() for _ in CLASSES)  # in entry order
@@ -132,14 +134,15 @@ class FairRing:
         """The client keys of class `rank` in turn order (O(clients); for tests and views)."""
         return tuple(self._rings[rank])
 
-    def join(self, ticket: Ticket, rank: int, at: float) -> None:
-        """`ticket` enters class `rank` at time `at`, behind its client's other tickets there."""
+    def join(self, ticket: Ticket, rank: int, at: float, *, lift: bool = False) -> None:
+        """`ticket` enters class `rank` at time `at`, behind its client's other tickets there;
+        `lift`: its client was idle until now (rule 4's lift, with a `tokens` service)."""
         ticket.rank, ticket.entered_at = rank, at
         self._entered[rank][ticket.id] = ticket
         ring = self._rings[rank]
         fifo = ring.get(ticket.client)
         if fifo is None:
-            if self._service is not None:
+            if lift and self._service is not None:
                 self._service.lift(ticket.client, ring)
             fifo = ring[ticket.client] = deque()
         fifo.append(ticket)
@@ -190,6 +193,10 @@ class FairRing:
             for client, fifo in self._rings[rank].items()
         ]
 
+    def served(self, rank: int, now: float) -> None:
+        """A ticket of class `rank` got a lane at `now` (for aging by `tokens`)."""
+        self._served_at[rank] = now
+
     def pop(self) -> Ticket:
         """Take the head; its client's turn ends (it moves to the tail of its class)."""
         ticket = self.head()
@@ -204,11 +211,14 @@ class FairRing:
 
     def age(self, now: float) -> None:
         """Move every ticket that is due up one class (see the class docstring)."""
+        service = self._service
+        by_tokens = service is not None and service.by_tokens
         for rank in range(len(CLASSES) - 1, 0, -1):
             entered, upper = self._entered[rank], self._entered[rank - 1]
+            served_at = self._served_at[rank] if by_tokens else float("-inf")
             while entered:
                 ticket = next(iter(entered.values()))
-                due = ticket.entered_at + self._aging_s
+                due = max(ticket.entered_at, served_at) + self._aging_s
                 if now < due:
                     break
                 self.leave(ticket)

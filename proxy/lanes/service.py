@@ -73,11 +73,13 @@ class ServiceCounters:
         """The client's share weight (`client_weights`, else 1)."""
         return self.fairness.weights.get(client, 1.0)
 
-    def hold(self, client: str) -> None:
-        """The client has one more ticket queued or running."""
-        self._held[client] = self._held.get(client, 0) + 1
+    def hold(self, client: str) -> bool:
+        """The client has one more ticket queued or running; True if it held none before."""
+        before = self._held.get(client, 0)
+        self._held[client] = before + 1
         self._idle_since.pop(client, None)
         self._counters.setdefault(client, 0.0)
+        return before == 0
 
     def release(self, client: str, now: float) -> None:
         """One of the client's tickets finished or left; it may be idle from `now` on."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 
@@ -13,7 +13,6 @@ from proxy.lanes.queue import Fairness, LaneQueue, SchedulerError
 from proxy.lanes.ring import Ticket, TicketState
 from proxy.lanes.service import ServiceCounters
 
-NO_AGING = 1e9  # rule 4 alone: with aging, a deep backlog's tickets would move up (rule 5)
 EDITOR = (8000, 400)  # prompt tokens, output tokens: 8,800 units at w_in 1, w_out 2
 CHAT = (200, 20)  # 240 units: about 1/37 of an editor request
 
@@ -33,17 +32,24 @@ def queue_of(lanes: int = 1, *, aging_s: float = 30.0, **fair: object) -> LaneQu
 @dataclass
 class Load:
     """Clients that keep `backlog` tickets queued, each with a fixed request size; a request
-    holds its lane one second per 1,000 units of cost (time follows work, as on a GPU)."""
+    holds its lane one second per 1,000 units of cost (time follows work, as on a GPU), and
+    the lanes run side by side."""
 
     queue: LaneQueue
     sizes: dict[str, tuple[int, int]]
     priority: dict[str, str]
     backlog: int = 3
     now: float = 0.0
+    closed: bool = False  # True: `backlog` counts running tickets too (a fixed concurrency)
+    running: list[Ticket] = field(default_factory=list)
+    ends: dict[int, float] = field(default_factory=dict)  # ticket id -> when it finishes
 
     def top_up(self, clients: list[str] | None = None) -> None:
-        """Queue tickets until each named client has `backlog` waiting."""
-        waiting = self.queue.snapshot().by_client
+        """Queue tickets until each named client has `backlog` waiting (or in flight)."""
+        waiting = dict(self.queue.snapshot().by_client)
+        if self.closed:
+            for ticket in self.running:
+                waiting[ticket.client] = waiting.get(ticket.client, 0) + 1
         for client in clients or list(self.sizes):
             for _ in range(self.backlog - waiting.get(client, 0)):
                 prompt = self.sizes[client][0]
@@ -52,15 +58,19 @@ class Load:
                 )
 
     def serve(self, rounds: int, clients: list[str] | None = None) -> list[str]:
-        """Run `rounds` admissions, each settled from its real counts; returns who ran."""
+        """Run until `rounds` requests finished, each holding its lane for its cost / 1,000
+        seconds and settled from its real counts; returns who finished, in order."""
         served: list[str] = []
-        running: list[Ticket] = []
         for _ in range(rounds):
             self.top_up(clients)
-            running += self.queue.admit(self.now)
-            ticket = running.pop(0)
+            for ticket in self.queue.admit(self.now):
+                prompt, output = self.sizes[ticket.client]
+                self.running.append(ticket)
+                self.ends[ticket.id] = self.now + (prompt + 2 * output) / 1000.0
+            ticket = min(self.running, key=lambda t: self.ends[t.id])
+            self.running.remove(ticket)
+            self.now = self.ends.pop(ticket.id)
             prompt, output = self.sizes[ticket.client]
-            self.now += (prompt + 2 * output) / 1000.0 / len([*running, ticket])
             self.queue.charge(ticket, prompt_tokens=prompt, output_tokens=output, final=True)
             self.queue.finish(ticket, self.now)
             served.append(ticket.client)
@@ -92,21 +102,38 @@ class TestRule4TokenShares:
     def test_twenty_fold_costs_get_equal_shares(self, lanes: int) -> None:
         """Two clients whose requests differ ~37x in cost receive shares within 1.25:1."""
         sizes = {"editor": EDITOR, "chat": CHAT}
-        load = Load(queue_of(lanes, aging_s=NO_AGING), sizes, {})
+        load = Load(queue_of(lanes), sizes, {})
         got = shares(load.serve(3000), sizes)
         assert max(got.values()) / min(got.values()) <= 1.25
+
+    def test_a_fixed_concurrency_on_several_lanes_gets_equal_shares(self) -> None:
+        """Each client with 3 requests in flight on 2 lanes: a client whose other requests still
+        run is not lifted when its next one waits, so the shares stay within 1.25:1."""
+        sizes = {"editor": EDITOR, "chat": CHAT}
+        load = Load(queue_of(2), sizes, {}, closed=True)
+        got = shares(load.serve(3000), sizes)
+        assert max(got.values()) / min(got.values()) <= 1.25
+
+    def test_a_served_class_does_not_age(self) -> None:
+        """With the default aging (30 s) the editor's requests wait far longer than aging_s in
+        a class that gets lanes all the time: none moves up, so fair share holds."""
+        sizes = {"editor": EDITOR, "chat": CHAT}
+        load = Load(queue_of(), sizes, {})
+        load.serve(2000)
+        assert load.now > 300.0
+        assert load.queue.ring.sizes()[0] == 0  # nothing reached interactive
 
     def test_requests_mode_shares_by_count(self) -> None:
         """The control: with `requests` the editor takes ~37x the chat's share."""
         sizes = {"editor": EDITOR, "chat": CHAT}
-        load = Load(queue_of(policy="requests", aging_s=NO_AGING), sizes, {})
+        load = Load(queue_of(policy="requests"), sizes, {})
         got = shares(load.serve(400), sizes)
         assert got["editor"] / got["chat"] > 30
 
     def test_a_weight_of_two_gets_twice_the_share(self) -> None:
         """`client_weights` {chat: 2}: the chat client receives about twice the editor's units."""
         sizes = {"editor": EDITOR, "chat": CHAT}
-        load = Load(queue_of(weights={"chat": 2.0}, aging_s=NO_AGING), sizes, {})
+        load = Load(queue_of(weights={"chat": 2.0}), sizes, {})
         got = shares(load.serve(4000), sizes)
         assert 1.8 <= got["chat"] / got["editor"] <= 2.2
 
@@ -125,6 +152,19 @@ class TestRule4TokenShares:
         assert longest_run(served, "b") <= 1
         assert 18 <= served.count("b") <= 22
 
+    def test_a_client_with_a_request_running_is_not_lifted(self) -> None:
+        """chat's next request waits while its first still runs: chat is not idle, so it keeps
+        its counter (50) instead of being lifted to editor's (8,000), and goes next."""
+        queue = queue_of(2)
+        queue.submit("chat", "normal", 0.0, prompt_tokens=50)
+        queue.submit("editor", "normal", 0.0, prompt_tokens=8000)
+        assert len(queue.admit(0.0)) == 2
+        queue.submit("editor", "normal", 0.1, prompt_tokens=8000)
+        queue.submit("chat", "normal", 0.2, prompt_tokens=50)
+        assert queue.service.counter("chat") == 50.0
+        assert queue.admit(0.3) == []  # both lanes still busy
+        assert [row.ticket.client for row in queue.waiting()] == ["chat", "editor"]
+
     def test_without_the_lift_the_returning_client_would_burst(self) -> None:
         """The control: the counters the lift evens out differ by a minute of service."""
         service = ServiceCounters(Fairness())
@@ -138,7 +178,7 @@ class TestRule4TokenShares:
         """An interactive client with a far higher counter still goes before a batch one."""
         sizes = {"vip": EDITOR, "bulk": CHAT}
         priority = {"vip": "interactive", "bulk": "batch"}
-        load = Load(queue_of(aging_s=NO_AGING), sizes, priority, backlog=2)
+        load = Load(queue_of(aging_s=1e9), sizes, priority, backlog=2)  # aging aside
         served = load.serve(20)
         assert served == ["vip"] * 20
 
@@ -198,7 +238,7 @@ class TestRule4CounterBounds:
     def test_counters_are_rebased_and_order_kept(self) -> None:
         """With a low rebase bound counters stay small, and the shares stay equal."""
         sizes = {"editor": EDITOR, "chat": CHAT}
-        load = Load(queue_of(rebase_above=50_000.0, aging_s=NO_AGING), sizes, {})
+        load = Load(queue_of(rebase_above=50_000.0), sizes, {})
         got = shares(load.serve(2000), sizes)
         assert max(load.queue.service.counters().values()) <= 50_000.0 + 2 * 8800
         assert max(got.values()) / min(got.values()) <= 1.25
