@@ -15,7 +15,7 @@ from typing import Any
 
 from proxy.errors import BadRequest
 from proxy.lanes.ring import CLASSES
-from proxy.ollama import is_inference
+from proxy.ollama import is_inference, prompt_chars
 from proxy.relay import headers
 from proxy.relay.merge import MERGED_PATHS
 from proxy.relay.pinning import pin_document
@@ -69,6 +69,7 @@ class RequestFacts:
     options: Mapping[str, object] = field(default_factory=dict)
     upstream: str | None = None  # the host `X-Lanes-Upstream` names
     pinned: bool = False  # a pin changed the body
+    prompt_chars: int = 0  # characters of prompt text (its length only; the text is not kept)
 
 
 def needs_body(method: str, path: str) -> bool:
@@ -146,6 +147,7 @@ def classify(
         options=dict(options) if isinstance(options, dict) else {},
         upstream=upstream,
         pinned=pinned,
+        prompt_chars=prompt_chars(doc),
     )
 
 
