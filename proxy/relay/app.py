@@ -92,18 +92,21 @@ def make_ledger(settings: ProxySettings, gate: LaneGate) -> Ledger:
         max_queue=settings.max_queue,
         reload_warn_ms=settings.reload_warn_ms,
         upstream_queue_warn_ms=settings.upstream_queue_warn_ms,
+        knees={spec.name: spec.knee for spec in settings.upstream_specs()},
+        verdict_window_s=settings.verdict_window_s,
     )
 
 
 def apply_settings(app: web.Application, fresh: ProxySettings) -> list[str]:
     """Apply reloaded settings to a running app; returns the settings that need a restart.
 
-    Each host's lanes (a cap or auto), model_lanes and num_parallel change at once, and the
-    lane map is read again at the next poll; queued and running requests stay as they are.
+    Each host's lanes (a cap or auto), model_lanes, num_parallel and knee (tune_knee) change at
+    once, and the lane map is read again at the next poll; queued and running requests stay.
     """
     old = app[SETTINGS]
     changed_hosts = app[MAPPER].configure(fresh.upstream_specs())
-    live = {"lanes", "model_lanes", "num_parallel", "upstreams"}
+    app[LEDGER].knees.update({spec.name: spec.knee for spec in fresh.upstream_specs()})
+    live = {"lanes", "model_lanes", "num_parallel", "upstreams", "tune_knee"}
     restart = [
         name
         for name in type(fresh).model_fields
