@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from proxy.stats.client import StatsUnavailable, fetch_stats
+from proxy.stats.tables import render_verdict
 
 __all__ = ["bar", "render_frame", "run_top"]
 
@@ -157,8 +158,10 @@ def _hosts(doc: dict[str, Any]) -> Text:
 
 
 def render_frame(stats: dict[str, Any], width: int) -> RenderableType:
-    """One `lanes top` frame for a terminal `width` columns wide (pure: no clock, no I/O)."""
+    """One `lanes top` frame for a terminal `width` columns wide (pure: no clock, no I/O); its
+    first line is the verdict."""
     return Group(
+        render_verdict(stats),
         _header(stats),
         _lanes(stats, width),
         _lane_map(stats),
