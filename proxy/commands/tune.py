@@ -54,16 +54,34 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--request", type=Path, help="JSON body of a representative /api/chat or /api/generate"
     )
     parser.add_argument("--rounds", type=int, default=2, help="requests per lane per step")
-    parser.add_argument("--apply", action="store_true", help="write lanes into [serve]")
+    parser.add_argument(
+        "--apply", action="store_true", help="write lanes and tune_knee (the knee) into [serve]"
+    )
+    parser.add_argument(
+        "--record",
+        action="store_true",
+        help="write only tune_knee into [serve], for the proxy's verdict; lanes stay as they are",
+    )
     parser.add_argument("--url", help="a running proxy's URL: tune the upstream it forwards to")
     parser.add_argument("--ollama", help="Ollama's URL (default: [serve] upstream)")
     parser.add_argument("--config", type=Path, help=f"config file (default: ${CONFIG_ENV})")
     parser.set_defaults(func=_run)
 
 
+def _record(config: Path, knee: int, out: TextIO) -> None:
+    """Write the knee as `[serve] tune_knee`: the proxy's verdict compares its lanes with it."""
+    write_config(config, set_value(read_config(config) or "", "tune_knee", knee))
+    print(
+        f"Wrote tune_knee = {knee} into [serve] of {config}: the proxy's verdict now knows "
+        "that more than this many at once gives nothing (it reads it at start or on SIGHUP).",
+        file=out,
+    )
+
+
 def _apply(config: Path, knee: int, out: TextIO) -> None:
-    write_config(config, set_value(read_config(config) or "", "lanes", knee))
-    print(f"Wrote lanes = {knee} into [serve] of {config}.", file=out)
+    text = set_value(read_config(config) or "", "lanes", knee)
+    write_config(config, set_value(text, "tune_knee", knee))
+    print(f"Wrote lanes = {knee} and tune_knee = {knee} into [serve] of {config}.", file=out)
     print(
         "The proxy reads its settings at start and has no reload signal: restart it "
         "(`systemctl --user restart ollama-lanes.service`, or on macOS `launchctl kickstart -k "
@@ -143,4 +161,6 @@ def _run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         print(line, file=out)
     if args.apply:
         _apply(args.config or config_path(), knee, out)
+    elif args.record:
+        _record(args.config or config_path(), knee, out)
     return ExitStatus.SUCCESS

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 
 from proxy.__main__ import main
+from proxy.config import load_settings
+from proxy.settings import ProxySettings
 from proxy.status import ExitStatus
 from tests.fixtures_proxy import ProxyFactory
 from tests.fixtures_sim import SimulatorFactory, base_url
@@ -50,7 +52,7 @@ class TestKnee:
     async def test_apply_writes_lanes_into_serve_and_keeps_the_rest(
         self, simulator: SimulatorFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
-        """--apply sets [serve] lanes to the knee; other keys and tables stay as they were."""
+        """--apply sets [serve] lanes and tune_knee to the knee; the rest stays as it was."""
         sim = await simulator(**THREE_SLOTS)
         config = tmp_path / "config.toml"
         config.write_text(
@@ -63,9 +65,27 @@ class TestKnee:
         out = capsys.readouterr().out
         assert status == ExitStatus.SUCCESS, out
         doc = tomllib.loads(config.read_text())
-        assert doc == {"serve": {"listen": "127.0.0.1:11435", "lanes": 3}, "miner": {"workers": 4}}
+        serve = {"listen": "127.0.0.1:11435", "lanes": 3, "tune_knee": 3}
+        assert doc == {"serve": serve, "miner": {"workers": 4}}
         assert "restart it" in out
         assert "lanes install --lanes 3" in out
+
+    async def test_record_writes_only_the_knee(
+        self, simulator: SimulatorFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """--record sets [serve] tune_knee, which the proxy's settings read; lanes stay."""
+        sim = await simulator(**THREE_SLOTS)
+        config = tmp_path / "config.toml"
+        config.write_text("[serve]\nlanes = 8\n")
+        status = await _tune(
+            "--ollama", base_url(sim), "--max-lanes", "4", "--rounds", "4",
+            "--config", str(config), "--record",
+        )  # fmt: skip
+        out = capsys.readouterr().out
+        assert status == ExitStatus.SUCCESS, out
+        assert tomllib.loads(config.read_text()) == {"serve": {"lanes": 8, "tune_knee": 3}}
+        settings = load_settings(ProxySettings, {}, config_file=config)
+        assert settings.upstream_specs()[0].knee == 3
 
 
 class TestInputs:
