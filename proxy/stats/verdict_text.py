@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 
@@ -43,7 +44,14 @@ def fit_num_ctx(cut: Truncation) -> int | None:
 
 
 def _window(r: Recent) -> str:
-    return f"the last {r.window_s:.0f} s" if r.window_s >= 10 else f"the last {r.window_s:.1f} s"
+    """The window in words; a long one in whole seconds, as the buckets count them."""
+    if r.window_s >= 10:
+        return f"the last {math.ceil(r.window_s - 0.05)} s"
+    return f"the last {r.window_s:.1f} s"
+
+
+def _lanes(count: int) -> str:
+    return f"{count} lane" if count == 1 else f"{count} lanes"
 
 
 def _busy(r: Recent) -> float:
@@ -117,12 +125,12 @@ def reload_text(r: Recent, share: float) -> VerdictView:
     count = max(r.reloaded, len(events))
     numbers: Numbers = {
         "reload_share": share,
-        "reloads": count,
+        "reloaded_requests": count,
         "reload_s": round(r.reload_ns / 1e9, 1),
     }
     head = (
-        f"Model loads took {share:.0%} of lane time: Ollama reloaded {model} {count} "
-        f"times in {_window(r)}"
+        f"Model loads took {share:.0%} of lane time: {count} requests in {_window(r)} waited "
+        f"for Ollama to load {model} again"
     )
     if not values:
         explanation = (
@@ -258,11 +266,11 @@ def ollama_bound_text(r: Recent) -> VerdictView:
     if r.depth == 0:
         drain = "the queue is empty right now"
     elif rate <= 0:
-        drain = f"nothing completed, so the {r.depth} waiting do not drain"
+        drain = f"nothing completed, so the queue of {r.depth} does not drain"
     else:
         numbers["drain_s"] = round(r.depth / rate, 1)
         within = f"about {r.depth / rate:.0f} s" if r.depth >= rate else "under a second"
-        drain = f"at {rate:.2f} requests/s the {r.depth} waiting drain in {within}"
+        drain = f"at {rate:.2f} requests/s the queue of {r.depth} drains in {within}"
     explanation = f"{_queue(r)}, and {sends}; {drain}."
     fix = (
         "More lanes would not help: the GPU is the limit. Send less, use a smaller or more "
@@ -278,7 +286,7 @@ def client_bound_text(r: Recent) -> VerdictView:
     in_flight = r.busy_lane_s / r.window_s if r.window_s > 0 else 0.0
     explanation = (
         f"Nothing waits for a lane: the clients kept {in_flight:.1f} requests in flight on "
-        f"average on {r.lanes} lanes ({_busy(r):.0%} busy) in {_window(r)}."
+        f"average on {_lanes(r.lanes)} ({_busy(r):.0%} busy) in {_window(r)}."
     )
     fix = (
         "Send more at once: more concurrent requests, or more workers for the miner "

@@ -179,11 +179,11 @@ class TestOllamaBound:
     def test_waiting_work_with_lanes_at_ollamas_is_ollama_bound_with_the_drain_time(
         self,
     ) -> None:
-        """Rule 7: work waits, lanes equal Ollama's: ollama_bound; 6 waiting at 1/s drain in 6 s."""
+        """Rule 7: work waits, lanes equal Ollama's: ollama_bound; 6 queued at 1/s drain in 6 s."""
         verdict = primary(saturated())
         assert verdict.kind == "ollama_bound"
         assert verdict.numbers["drain_s"] == 6.0
-        assert "drain in about 6 s" in verdict.explanation
+        assert "the queue of 6 drains in about 6 s" in verdict.explanation
         assert "`lanes tune` measures" in verdict.fix
 
     def test_the_knee_reached_says_so(self) -> None:
