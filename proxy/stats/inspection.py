@@ -17,7 +17,11 @@ from proxy.stats.warnings import (
     upstream_wait_ms,
 )
 
-__all__ = ["Findings", "inspect", "listed", "warning_check", "whole"]
+__all__ = ["SLOT_WAIT_FLOOR", "Findings", "inspect", "listed", "warning_check", "whole"]
+
+# A wait inside Ollama shorter than this share of the request's own time there (load +
+# prefill + decode) is noise, templating and the network, not a wait for a slot.
+SLOT_WAIT_FLOOR = 0.1
 
 
 def listed(model: str) -> str:
@@ -105,7 +109,8 @@ def inspect(
             Reload(now, req.client, req.model, found.reload_ns, changes, req.previous_client)
         )
     wait_ms = upstream_wait_ms(check)  # counted below the warning's threshold too
-    if wait_ms is not None and wait_ms >= 1.0:
+    own_ms = ((fin.load_ns or 0) + (fin.prompt_eval_ns or 0) + (fin.eval_ns or 0)) / 1e6
+    if wait_ms is not None and wait_ms >= max(1.0, SLOT_WAIT_FLOOR * own_ms):
         found.upstream_wait_ns = int(wait_ms * 1e6)
         found.events.append(
             Queueing(now, req.host, listed(req.model), req.client, found.upstream_wait_ns)
