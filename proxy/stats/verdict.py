@@ -13,8 +13,9 @@ of its lanes, or from the lane map; the rules, each with its spec test:
 3. reload_bound: loads of a warm model (a `model_reloaded`'s load_duration) took at least
    RELOAD_SHARE of the lane time. It names the load-time option that changed and the values
    each client sent (none changed: the model was unloaded while in use).
-4. upstream_queueing: requests waited inside Ollama for a parallel slot (an
-   `upstream_queueing`'s wait) for at least UPSTREAM_SHARE of the lane time. It names the
+4. upstream_queueing: requests waited inside Ollama for a parallel slot (as the
+   `upstream_queueing` warning measures it, below its threshold too, but not under a tenth of
+   a request's own time there) for at least UPSTREAM_SHARE of the lane time. It names the
    model and its lane-map row: what the proxy sends, what Ollama runs, and their sources.
 5. prefill_bound: prompt evaluation took at least PREFILL_SHARE of Ollama's time on the
    requests (prompt_eval_duration against prompt_eval_duration + eval_duration).
