@@ -100,8 +100,7 @@ def _mine(args: argparse.Namespace, settings: MinerSettings, out: TextIO, err: T
     if args.json:
         print(json.dumps(summary.as_dict() | {"db": str(settings.db)}, indent=2), file=out)
     else:
-        print(render_summary(summary), file=out)
-        print(f"db         {settings.db}", file=out)
+        print(render_summary(summary, db=str(settings.db)), file=out)
     if inputs and summary.input_errors and not summary.segments and not summary.skipped:
         return ExitStatus.USAGE  # nothing usable was given
     return ExitStatus.SUCCESS if summary.all_ok else ExitStatus.PARTIAL

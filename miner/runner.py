@@ -23,7 +23,7 @@ from miner.retry import RetryPolicy
 from miner.segments import Budget, Segment, segment_turns
 from miner.settings import MinerSettings
 from miner.store import Store
-from miner.summary import RunSummary, lane_report, summarize
+from miner.summary import RunSummary, lane_report, summarize, verdict_report
 
 __all__ = ["RunSummary", "load_inputs", "run_miner", "samples_path"]
 
@@ -224,7 +224,12 @@ async def _mine(
                 )
                 raise
         after = await client.proxy_stats()
-    summary = summary_of(ordered, lanes=lane_report(before, after))
+    summary = summary_of(
+        ordered,
+        lanes=lane_report(before, after),
+        verdict=verdict_report(after),
+        stats_url=client.base_url + "/stats",
+    )
     status = "ok" if summary.all_ok else "partial"
     await asyncio.to_thread(store.finish_run, run_id, status, summary.as_dict())
     return summary

@@ -8,7 +8,15 @@ from typing import Any
 
 from miner.outcome import Outcome
 
-__all__ = ["LaneReport", "RunSummary", "lane_report", "render_summary", "summarize"]
+__all__ = [
+    "LaneReport",
+    "RunSummary",
+    "VerdictReport",
+    "lane_report",
+    "render_summary",
+    "summarize",
+    "verdict_report",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +28,16 @@ class LaneReport:
     busy_ratio_5m: float | None
     admitted: int | None
     rejected: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class VerdictReport:
+    """The proxy's verdict at the end of the run: what limited throughput, and the fix."""
+
+    kind: str
+    explanation: str
+    fix: str
+    secondary: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +65,8 @@ class RunSummary:
     items: int = 0
     lanes: LaneReport | None = None
     interrupted: bool = False
+    verdict: VerdictReport | None = None
+    stats_url: str | None = None  # the /stats read for the verdict, when the run asked
 
     @property
     def seg_per_s(self) -> float:
@@ -92,6 +112,31 @@ def lane_report(before: dict[str, Any] | None, after: dict[str, Any] | None) -> 
     )
 
 
+def verdict_report(after: dict[str, Any] | None) -> VerdictReport | None:
+    """The verdict in a `/stats` read (None when it has none, or an odd shape)."""
+    found = _get(after, "verdict")
+    texts = [_get(found, key) for key in ("kind", "explanation", "fix")]
+    if not all(isinstance(t, str) for t in texts):
+        return None
+    others = _get(after, "secondary")
+    kinds = [_get(o, "kind") for o in others] if isinstance(others, list) else []
+    kind, explanation, fix = (str(t) for t in texts)
+    return VerdictReport(kind, explanation, fix, tuple(k for k in kinds if isinstance(k, str)))
+
+
+def _verdict_lines(s: RunSummary) -> list[str]:
+    """The summary's last lines: the proxy's verdict, or one line saying it could not be read."""
+    if s.verdict is None:
+        if s.stats_url is None:
+            return []
+        return [f"verdict    unknown: no ollama-lanes statistics at {s.stats_url}"]
+    v = s.verdict
+    lines = [f"verdict    {v.kind}: {v.explanation}", f"fix        {v.fix}"]
+    if v.secondary:
+        lines.append(f"also       {', '.join(v.secondary)}")
+    return lines
+
+
 def summarize(
     outcomes: Sequence[Outcome], *, wall_s: float, retries: int, **extra: Any
 ) -> RunSummary:
@@ -121,8 +166,9 @@ def _rate(tokens: int, seconds: float) -> str:
     return f"{tokens / seconds:,.0f} tok/s" if seconds > 0 else "n/a"
 
 
-def render_summary(s: RunSummary) -> str:
-    """The summary as aligned text lines."""
+def render_summary(s: RunSummary, db: str | None = None) -> str:
+    """The summary as aligned text lines (with the database `db`, when given), ending with
+    the proxy's verdict."""
     if not s.segments:
         lines = [f"segments   nothing to mine; {s.skipped} already done"]
         if s.earlier_failed:
@@ -130,6 +176,7 @@ def render_summary(s: RunSummary) -> str:
                 f"earlier    {s.earlier_failed} failed in earlier runs (see miner retry-failed)"
             )
         lines += [f"input      {err}" for err in s.input_errors]
+        lines += [f"db         {db}"] if db is not None else []
         return "\n".join(lines)
     lines = [
         f"segments   {s.segments} mined: {s.ok} ok, {s.repaired} repaired, "
@@ -164,4 +211,5 @@ def render_summary(s: RunSummary) -> str:
     lines += [f"input      {err}" for err in s.input_errors]
     if s.interrupted:
         lines.append("stopped    interrupted; finished segments are saved, rerun to resume")
-    return "\n".join(lines)
+    lines += [f"db         {db}"] if db is not None else []
+    return "\n".join(lines + _verdict_lines(s))

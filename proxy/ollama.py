@@ -22,6 +22,7 @@ __all__ = [
     "parse_ps",
     "parse_show",
     "parse_tags",
+    "prompt_chars",
 ]
 
 INFERENCE_PATHS = frozenset(
@@ -58,6 +59,26 @@ def error_body(path: str, status: int, message: str) -> bytes:
     kind = _OPENAI_TYPES.get(status, "api_error")
     envelope = {"error": {"message": message, "type": kind, "param": None, "code": None}}
     return json.dumps(envelope, separators=_COMPACT).encode()
+
+
+def _text_length(value: Any) -> int:
+    """Characters of text in a prompt field: a string, a list, a message or a content part."""
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, list):
+        return sum(_text_length(part) for part in value)
+    if isinstance(value, dict):  # a message's `content`, or an OpenAI part's `text`
+        return _text_length(value.get("content")) + _text_length(value.get("text"))
+    return 0
+
+
+_PROMPT_FIELDS = ("prompt", "system", "suffix", "messages", "input", "instructions")
+
+
+def prompt_chars(doc: Mapping[str, Any]) -> int:
+    """Characters of prompt text in an inference body, about 4 per token (reference §6.8):
+    `prompt`, `system`, `suffix`, every message's content, `input` and `instructions`."""
+    return sum(_text_length(doc.get(key)) for key in _PROMPT_FIELDS)
 
 
 def default_num_parallel(version: str | None) -> int | None:

@@ -181,6 +181,16 @@ class ProxySettings(FileSettings):
         3, ge=1, description="consecutive upstream failures that take a host out"
     )
     breaker_open_s: float = Field(10.0, gt=0, description="seconds a tripped host stays out")
+    tune_knee: int | None = Field(
+        None,
+        ge=1,
+        le=256,
+        description="requests at once past which Ollama got no faster, as `lanes tune` measured "
+        "(it writes this)",
+    )
+    verdict_window_s: float = Field(
+        60.0, ge=1, le=300, description="seconds of the recent past the verdict judges"
+    )
 
     @field_validator("upstream")
     @classmethod
@@ -217,6 +227,7 @@ class ProxySettings(FileSettings):
                 lanes=self.lanes,
                 num_parallel=self.num_parallel,
                 model_lanes=self.model_lanes,
+                knee=self.tune_knee,
             )
         ]
 

@@ -49,6 +49,12 @@ class UpstreamSpec(BaseModel):
     model_lanes: dict[str, Annotated[int, Field(ge=1, le=256)]] = Field(
         default_factory=dict, description="per-model lanes, overriding the lane map's rules"
     )
+    knee: int | None = Field(
+        None,
+        ge=1,
+        le=256,
+        description="requests at once past which this host got no faster (`lanes tune`)",
+    )
     weight: float = Field(1.0, gt=0, description="share of load relative to the other hosts")
     max_loaded_models: int = Field(
         DEFAULT_MAX_LOADED, ge=1, description="the host's OLLAMA_MAX_LOADED_MODELS"

@@ -6,6 +6,7 @@ import io
 import re
 
 from proxy.simulator.demo import WORKERS, run_demo
+from proxy.stats.verdict import KINDS
 
 
 class TestDemo:
@@ -13,7 +14,8 @@ class TestDemo:
         """1. 12 batch requests and one interactive chat share 2 lanes through the proxy.
         2. The interactive chat overtakes most of the queued batch requests.
         3. The miner mines the bundled sample with every segment ok.
-        4. The demo ends with `lanes stats`, whose counters saw every request."""
+        4. `lanes stats` follows, whose counters saw every request.
+        5. The miner's summary and the demo both end with the proxy's verdict of the run."""
         out = io.StringIO()
         assert await run_demo(out) == 0
         text = out.getvalue()
@@ -28,3 +30,6 @@ class TestDemo:
         assert int(mined.group(1)) > 0
         assert "lanes.configured" in text
         assert re.search(r"counters\.cancelled_while_running +0\b", text)
+        kinds = "|".join(KINDS)
+        assert re.search(rf"\]   verdict    ({kinds}): ", text)
+        assert re.search(rf"\] verdict of this run: ({kinds}): .* Fix: ", text.splitlines()[-1])

@@ -1,10 +1,10 @@
-"""Pure Ollama knowledge: its default NUM_PARALLEL by version."""
+"""Pure Ollama knowledge: its default NUM_PARALLEL by version, and a prompt's length."""
 
 from __future__ import annotations
 
 import pytest
 
-from proxy.ollama import default_num_parallel
+from proxy.ollama import default_num_parallel, prompt_chars
 
 
 class TestDefaultNumParallel:
@@ -23,3 +23,20 @@ class TestDefaultNumParallel:
     def test_by_version(self, version: str | None, expected: int | None) -> None:
         """1 before v0.2 and from v0.10; automatic (unknown here) in between."""
         assert default_num_parallel(version) == expected
+
+
+class TestPromptChars:
+    def test_counts_every_prompt_field_and_no_other(self) -> None:
+        """prompt, system and each message's content count (parts too); model and options not."""
+        doc = {
+            "model": "llama3.2",
+            "prompt": "abcd",
+            "system": "ef",
+            "messages": [
+                {"role": "user", "content": "ghi"},
+                {"role": "user", "content": [{"type": "text", "text": "jk"}, {"type": "image"}]},
+            ],
+            "input": ["l", "mn"],
+            "options": {"stop": ["zzzzzz"]},
+        }
+        assert prompt_chars(doc) == 4 + 2 + 3 + 2 + 3

@@ -59,9 +59,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--apply",
         action="store_true",
-        help='with [serve] lanes = "auto" (the default), print the command that sets Ollama\'s '
-        "NUM_PARALLEL to the knee; with lanes set by hand, write the knee there and make the "
-        "running proxy read it (SIGHUP)",
+        help='record the knee as [serve] tune_knee; with lanes = "auto" (the default) print '
+        "the command that sets Ollama's NUM_PARALLEL to it; with lanes set by hand write it "
+        "there too; the running proxy reads it at once (SIGHUP)",
+    )
+    parser.add_argument(
+        "--record",
+        action="store_true",
+        help="write only tune_knee into [serve], for the proxy's verdict; lanes stay as they are",
     )
     parser.add_argument("--url", help="a running proxy's URL: tune the upstream it forwards to")
     parser.add_argument("--ollama", help="Ollama's URL (default: [serve] upstream)")
@@ -82,41 +87,62 @@ def _offer_install(knee: int, out: TextIO) -> None:
     print(f"To match Ollama's slots (and free KV memory): `{command}`.", file=out)
 
 
-def _reloaded(knee: int, proxy_url: str, out: TextIO) -> None:
-    """Make the running proxy read the lanes just written: SIGHUP, when it is ours."""
+def _reloaded(what: str, proxy_url: str, out: TextIO) -> None:
+    """Make the running proxy read `what` just written: SIGHUP, when it is ours."""
     done = reload_proxy(Machine.current(), proxy_url)
     if done.pids:
         pids = ", ".join(str(pid) for pid in done.pids)
         print(
             f"Sent SIGHUP to the proxy at {proxy_url} (pid {pids}): it reads its config file "
-            f"again and sends up to {knee} requests at once; queued and running ones stay.",
+            f"again and applies {what} at once; queued and running requests stay.",
             file=out,
         )
     elif not done.listening:
-        print(f"No proxy runs at {proxy_url}: the next start picks up lanes = {knee}.", file=out)
+        print(f"No proxy runs at {proxy_url}: the next start picks up {what}.", file=out)
     else:
         print(
             f"The proxy at {proxy_url} was not signalled ({done.why_not}): it picks up "
-            f"lanes = {knee} on SIGHUP (`kill -HUP <pid>`) or at its next start.",
+            f"{what} on SIGHUP (`kill -HUP <pid>`) or at its next start.",
             file=out,
         )
+
+
+def _record(args: argparse.Namespace, knee: int, out: TextIO) -> None:
+    """Write the knee as `[serve] tune_knee`: the proxy's verdict compares its lanes with it."""
+    config = args.config or config_path()
+    write_config(config, set_value(read_config(config) or "", "tune_knee", knee))
+    print(
+        f"Wrote tune_knee = {knee} into [serve] of {config}: the proxy's verdict now knows "
+        "that more than this many at once gives nothing.",
+        file=out,
+    )
+    _reloaded(f"tune_knee = {knee}", proxy_endpoint(args.url, args.config)[0].rstrip("/"), out)
 
 
 def _apply(args: argparse.Namespace, knee: int, out: TextIO) -> None:
-    """With `lanes = "auto"` the knee is for Ollama; with lanes set by hand, write and reload."""
+    """Record the knee; with `lanes = "auto"` the knee is for Ollama, with lanes set by hand it
+    is written there too; then the running proxy reloads."""
     config = args.config or config_path()
     lanes = config_table(config).get("lanes", "auto")
+    text = set_value(read_config(config) or "", "tune_knee", knee)
     if lanes == "auto":
+        write_config(config, text)
         print(
             f'The proxy\'s lanes are "auto" in {config}: it gives each model the lanes Ollama '
-            f"runs it with, so {knee} is a value for Ollama's OLLAMA_NUM_PARALLEL. Nothing was "
-            "written.",
+            f"runs it with, so {knee} is a value for Ollama's OLLAMA_NUM_PARALLEL. Only "
+            f"tune_knee = {knee} was written, for the verdict.",
             file=out,
         )
+        what = f"tune_knee = {knee}"
     else:
-        write_config(config, set_value(read_config(config) or "", "lanes", knee))
-        print(f"Wrote lanes = {knee} into [serve] of {config} (it was {lanes}).", file=out)
-        _reloaded(knee, proxy_endpoint(args.url, args.config)[0].rstrip("/"), out)
+        write_config(config, set_value(text, "lanes", knee))
+        print(
+            f"Wrote lanes = {knee} and tune_knee = {knee} into [serve] of {config} "
+            f"(lanes was {lanes}).",
+            file=out,
+        )
+        what = f"lanes = {knee}"
+    _reloaded(what, proxy_endpoint(args.url, args.config)[0].rstrip("/"), out)
     _offer_install(knee, out)
 
 
@@ -182,4 +208,6 @@ def _run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         print(line, file=out)
     if args.apply:
         _apply(args, knee, out)
+    elif args.record:
+        _record(args, knee, out)
     return ExitStatus.SUCCESS

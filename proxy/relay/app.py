@@ -108,20 +108,23 @@ def make_ledger(settings: ProxySettings, gate: LaneGate) -> Ledger:
         upstream_queue_warn_ms=settings.upstream_queue_warn_ms,
         w_in=settings.w_in,
         w_out=settings.w_out,
+        knees={spec.name: spec.knee for spec in settings.upstream_specs()},
+        verdict_window_s=settings.verdict_window_s,
     )
 
 
 def apply_settings(app: web.Application, fresh: ProxySettings) -> list[str]:
     """Apply reloaded settings to a running app; returns the settings that need a restart.
 
-    Each host's lanes (a cap or auto), model_lanes and num_parallel change at once, and the
-    lane map is read again at the next poll; the fair-share policy and weights change at once
-    (counters are kept); queued and running requests stay as they are.
+    Each host's lanes (a cap or auto), model_lanes, num_parallel and knee (tune_knee) change at
+    once, and the lane map is read again at the next poll; the fair-share policy and weights
+    change at once (counters are kept); queued and running requests stay as they are.
     """
     old = app[SETTINGS]
     changed_hosts = app[MAPPER].configure(fresh.upstream_specs())
     app[GATE].queue.service.fairness = fairness_of(fresh)
-    live = {"lanes", "model_lanes", "num_parallel", "upstreams"}
+    app[LEDGER].knees.update({spec.name: spec.knee for spec in fresh.upstream_specs()})
+    live = {"lanes", "model_lanes", "num_parallel", "upstreams", "tune_knee"}
     live |= {"fairness", "w_in", "w_out", "client_weights"}
     restart = [
         name

@@ -15,7 +15,7 @@ from typing import Any
 
 from proxy.errors import BadRequest
 from proxy.lanes.ring import CLASSES
-from proxy.ollama import is_inference
+from proxy.ollama import is_inference, prompt_chars
 from proxy.relay import headers
 from proxy.relay.merge import MERGED_PATHS
 from proxy.relay.pinning import pin_document
@@ -70,7 +70,8 @@ class RequestFacts:
     options: Mapping[str, object] = field(default_factory=dict)
     upstream: str | None = None  # the host `X-Lanes-Upstream` names
     pinned: bool = False  # a pin changed the body
-    prompt_tokens: int = 0  # estimated from the body's text (queue rule 4 charges it)
+    prompt_chars: int = 0  # characters of prompt text (its length only; the text is not kept)
+    prompt_tokens: int = 0  # estimated from those characters (queue rule 4 charges it)
     stream: bool = False  # the answer streams (NDJSON natively, SSE on /v1)
 
 
@@ -138,6 +139,7 @@ def classify(
     spec = rules.pins.get(key)
     pinned = spec is not None and pin_document(path, doc, spec)
     options = doc.get("options")
+    chars = prompt_chars(doc)
     return RequestFacts(
         route=Route.LOAD if loads_only else Route.LANE,
         method=method,
@@ -149,7 +151,8 @@ def classify(
         options=dict(options) if isinstance(options, dict) else {},
         upstream=upstream,
         pinned=pinned,
-        prompt_tokens=estimate_prompt_tokens(doc),
+        prompt_chars=chars,
+        prompt_tokens=estimate_prompt_tokens(chars),
         stream=streams(path, doc),
     )
 

@@ -102,6 +102,7 @@ class Handler:
             model=facts.model,
             route=facts.path,
             now=clock(),
+            prompt_chars=facts.prompt_chars,
         )
         exchange.queued = True
 

@@ -20,7 +20,8 @@ from proxy.relay.app import create_app
 from proxy.settings import ProxySettings
 from proxy.simulator.server import start
 from proxy.simulator.settings import SimulatorSettings
-from proxy.stats.tables import show_stats
+from proxy.stats.client import StatsUnavailable, fetch_stats
+from proxy.stats.tables import show_stats, verdict_line
 from proxy.status import ExitStatus
 
 __all__ = ["DEMO_MODEL", "LANES", "WORKERS", "demo_settings", "run_demo"]
@@ -51,7 +52,11 @@ async def run_demo(out: TextIO | None = None, *, miner: bool = True) -> int:
     say = _printer(stream)
     configure_logging("warning")
     sim = await start(demo_settings())
-    settings = ProxySettings(listen="127.0.0.1:0", upstream=sim.url, lanes=LANES, max_queue=256)
+    # The simulator runs in this process, whose environment says nothing of its slots: tell
+    # the proxy its NUM_PARALLEL, so the lane map (and the verdict) are true.
+    settings = ProxySettings(
+        listen="127.0.0.1:0", upstream=sim.url, lanes=LANES, num_parallel=LANES, max_queue=256
+    )
     proxy = await start_app(create_app(settings), settings.listen)
     try:
         say(f"simulated Ollama on {sim.url} ({LANES} lanes per model)")
@@ -64,6 +69,7 @@ async def run_demo(out: TextIO | None = None, *, miner: bool = True) -> int:
         say("lanes stats:")
         console = Console(file=stream, width=110, force_terminal=False)
         await show_stats(proxy.url, console)
+        await step_verdict(proxy, say)
     finally:
         await proxy.stop()
         await sim.stop()
@@ -77,6 +83,15 @@ def _printer(stream: TextIO) -> Say:
         print(f"[{time.monotonic() - started:5.2f}s] {text}", file=stream, flush=True)
 
     return say
+
+
+async def step_verdict(proxy: Listener, say: Say) -> None:
+    """End with what limited this run's throughput, as the proxy judges its last minute."""
+    try:
+        line = verdict_line(await fetch_stats(proxy.url))
+    except StatsUnavailable as exc:
+        line = f"unknown: {exc}"
+    say(f"verdict of this run: {line or 'unknown: this proxy has none'}")
 
 
 async def step_load(session: aiohttp.ClientSession, proxy: Listener, say: Say) -> None:

@@ -10,21 +10,22 @@ from proxy.lanes.queue import QueueSnapshot
 from proxy.lanes.snapshot import ModelSnapshot
 from proxy.ollama import LoadedModel
 from proxy.stats.chunks import FinalMetrics, StreamTally
+from proxy.stats.evidence import EvidenceLog
+from proxy.stats.inspection import inspect, listed, warning_check, whole
 from proxy.stats.recorder import Outcome
 from proxy.stats.records import Finished, HostSeen, Keyed, Request, guarded
-from proxy.stats.warnings import (
-    LOAD_OPTIONS,
-    IdleWatch,
-    WarningBook,
-    WarningCheck,
-    final_warnings,
-    queueing_cause,
-)
+from proxy.stats.warnings import LOAD_OPTIONS, IdleWatch, WarningBook
 from proxy.stats.windows import SampleWindow, SecondBuckets
 
 __all__ = ["OTHER", "Ledger"]
 
 OTHER = "(other)"
+# Per-second sums: output tokens, Ollama's prefill and decode, busy lane-seconds; then, for the
+# verdict, seconds with work waiting, requests received and completed, reload and slot waits,
+# and the evidence events of each kind.
+_FIELDS = ("output", "prefill_tokens", "prefill_ns", "decode_tokens", "decode_ns", "busy")
+_VERDICT_FIELDS = ("waiting", "received", "completed", "reload_ns", "upstream_wait_ns")
+_EVENT_FIELDS = ("truncated", "reloaded", "queued_upstream")  # `counter` of each evidence event
 
 
 class Ledger:
@@ -46,6 +47,8 @@ class Ledger:
         w_out: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
+        knees: Mapping[str, int | None] | None = None,
+        verdict_window_s: float = 60.0,
     ) -> None:
         self.clock = clock
         self.lanes = lanes  # used by the view when it is given no queue snapshot
@@ -67,9 +70,7 @@ class Ledger:
         self.waits = SampleWindow()
         self.first_bytes = SampleWindow()
         self.totals = SampleWindow()
-        self.buckets = SecondBuckets(
-            ("output", "prefill_tokens", "prefill_ns", "decode_tokens", "decode_ns", "busy")
-        )
+        self.buckets = SecondBuckets((*_FIELDS, *_VERDICT_FIELDS, *_EVENT_FIELDS))
         self.busy = 0
         self.busy_since = self.started_at
         self.prompt_tokens = 0
@@ -83,16 +84,34 @@ class Ledger:
         self.queue_checked_at: float | None = None  # the latest observe_queue
         self.lane_rows: dict[tuple[str, str], ModelSnapshot] = {}  # (host, model) -> its lanes
         self.hosts = {name: HostSeen(url) for name, url in hosts.items()}
+        # For the verdict: the last `verdict_window_s`, the knee `lanes tune` measured per host,
+        # when some request waited, when each (host, model) last took a lane, named events.
+        self.verdict_window_s = verdict_window_s
+        self.knees: dict[str, int | None] = dict(knees or {})
+        self.queued = 0
+        self.queued_since = self.started_at
+        self.taken_at: dict[tuple[str, str], float] = {}  # (host, model as Ollama lists it)
+        self.last_client: dict[tuple[str, str], str] = {}  # (host, model)
+        self.evidence = EvidenceLog()
 
     @guarded
     def request_received(
-        self, rid: int, *, client: str, priority: str, model: str, route: str, now: float
+        self,
+        rid: int,
+        *,
+        client: str,
+        priority: str,
+        model: str,
+        route: str,
+        now: float,
+        prompt_chars: int = 0,
     ) -> None:
         client = self._key(self.clients, client)
         model = self._key(self.models, model)
-        self.requests[rid] = Request(
-            client, priority, model, route, now, StreamTally(sse=route.startswith("/v1/"))
-        )
+        tally = StreamTally(sse=route.startswith("/v1/"))
+        self.requests[rid] = Request(client, priority, model, route, now, tally, prompt_chars)
+        self.buckets.add(now, "received", 1)
+        self._queued_change(+1, now)
         self.counts["received"] += 1
         self.clients[client].requests += 1
         self.models[model].requests += 1
@@ -109,7 +128,7 @@ class Ledger:
         req.host, req.lane = host, lane
         if req.admitted_at is not None:
             return  # a retry's new lane: the request keeps its wait and its busy count
-        self._unqueue(req)
+        self._unqueue(req, now)
         req.admitted_at = now
         wait = now - req.received_at
         self.waits.add(now, wait * 1000.0)
@@ -119,6 +138,10 @@ class Ledger:
         req.options = {k: options[k] for k in LOAD_OPTIONS if k in options}
         req.previous = self.last_options.get((host, req.model))
         self.last_options[(host, req.model)] = req.options
+        req.previous_client = self.last_client.get((host, req.model))
+        self.last_client[(host, req.model)] = req.client
+        req.num_predict = whole(options.get("num_predict"))
+        self.taken_at[(host, listed(req.model))] = now
         self.running[rid] = req
         self.counts["admitted"] += 1
         self._busy_change(+1, now)
@@ -146,7 +169,7 @@ class Ledger:
         if req is None:
             return
         if req.admitted_at is None:
-            self._unqueue(req)
+            self._unqueue(req, now)
             self._count_unadmitted(outcome)
             return
         if self.running.pop(rid, None) is not None:
@@ -159,7 +182,7 @@ class Ledger:
             self.first_bytes.add(now, first_byte_s * 1000.0)
         self._count_tokens(req, final, now)
         if outcome.kind == "completed" and final.total_ns is not None:
-            self._check_warnings(req, final, first_byte_s)
+            self._check_warnings(req, final, first_byte_s, now)
         done = Finished(
             req.client,
             req.priority,
@@ -222,6 +245,7 @@ class Ledger:
     ) -> None:
         if outcome.kind == "completed":
             self.counts["completed"] += 1
+            self.buckets.add(now, "completed", 1)
             self.totals.add(now, (now - req.received_at) * 1000.0)
         elif outcome.kind == "cancelled":
             self.counts["cancelled_while_running"] += 1
@@ -246,12 +270,19 @@ class Ledger:
     def _count_reason(self, table: Counter[str], reason: str) -> None:
         table[reason if reason in table or len(table) < self.max_keys else OTHER] += 1
 
-    def _unqueue(self, req: Request) -> None:
+    def _unqueue(self, req: Request, now: float) -> None:
+        self._queued_change(-1, now)
         pairs = ((self.queued_by_class, req.priority), (self.queued_by_client, req.client))
         for table, key in pairs:
             table[key] -= 1
             if table[key] <= 0:
                 del table[key]
+
+    def _queued_change(self, delta: int, now: float) -> None:
+        if self.queued > 0:
+            self.buckets.add_span(self.queued_since, now, "waiting", 1.0)
+        self.queued = max(0, self.queued + delta)
+        self.queued_since = now
 
     def _busy_change(self, delta: int, now: float) -> None:
         if self.busy > 0:
@@ -281,35 +312,23 @@ class Ledger:
         self.warnings.add(kind, example, round(self.clock() + self.wall_offset, 3))
 
     def _check_warnings(
-        self, req: Request, final: FinalMetrics, first_byte_s: float | None
+        self, req: Request, final: FinalMetrics, first_byte_s: float | None, now: float
     ) -> None:
-        name = req.model if ":" in req.model else f"{req.model}:latest"
-        seen = self.hosts.get(req.host)
-        loaded = {m.name: m.context_length for m in seen.loaded} if seen is not None else {}
-        own = req.options.get("num_ctx")
-        num_ctx = own if isinstance(own, int) and not isinstance(own, bool) else loaded.get(name)
-        warm = self.warm_since.get((req.host, req.model))
-        where = req.host if len(self.hosts) > 1 else None
-        row = self.lane_rows.get((req.host, name))
-        check = WarningCheck(
-            model=req.model,
-            client=req.client,
-            host=where,
-            num_ctx=num_ctx,
-            options=req.options,
-            previous=req.previous,
-            warm=warm is not None and req.admitted_at is not None and warm <= req.admitted_at,
-            still_loaded=seen is None or seen.checked_at is None or name in loaded,
-            first_byte_ms=None if first_byte_s is None else first_byte_s * 1000.0,
-            streamed_tokens=req.tally.tokens,
-            final=final,
-            lanes_cause=None if row is None else queueing_cause(name, row),
+        check = warning_check(
+            req,
+            final,
+            first_byte_s,
+            seen=self.hosts.get(req.host),
+            several=len(self.hosts) > 1,
+            warm_at=self.warm_since.get((req.host, req.model)),
+            row=self.lane_rows.get((req.host, listed(req.model))),
         )
-        found = final_warnings(
-            check,
-            reload_warn_ms=self.reload_warn_ms,
-            upstream_queue_warn_ms=self.upstream_queue_warn_ms,
-        )
-        for kind, example in found:
+        found = inspect(req, check, now, self.reload_warn_ms, self.upstream_queue_warn_ms)
+        for kind, example in found.warnings:
             self._warn(kind, example)
+        for event in found.events:
+            self.evidence.add(event)
+            self.buckets.add(now, event.counter, 1)
+        self.buckets.add(now, "reload_ns", found.reload_ns)
+        self.buckets.add(now, "upstream_wait_ns", found.upstream_wait_ns)
         self.warm_since.setdefault((req.host, req.model), self.clock())

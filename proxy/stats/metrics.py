@@ -10,6 +10,7 @@ from prometheus_client.registry import Collector
 
 from proxy.stats.records import Finished
 from proxy.stats.schema import Breakdown, StatsView
+from proxy.stats.verdict import KINDS
 
 __all__ = ["CONTENT_TYPE_LATEST", "Metrics", "ViewCollector"]
 
@@ -98,6 +99,14 @@ class ViewCollector(Collector):
             (([w.kind], w.count) for w in v.warnings),
         )
         yield from self._hosts(v)
+        yield _labelled(
+            GaugeMetricFamily(
+                "lanes_verdict",
+                "1 for the kind of the primary verdict (what limits throughput), 0 for the others.",
+                labels=["kind"],
+            ),
+            (([kind], float(kind == v.verdict.kind)) for kind in KINDS),
+        )
         yield from self._breakdowns("model", v.models)
         if self._client_labels:
             yield from self._breakdowns("client", v.clients)

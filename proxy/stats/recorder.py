@@ -37,9 +37,18 @@ class Recorder(Protocol):
     """
 
     def request_received(
-        self, rid: int, *, client: str, priority: str, model: str, route: str, now: float
+        self,
+        rid: int,
+        *,
+        client: str,
+        priority: str,
+        model: str,
+        route: str,
+        now: float,
+        prompt_chars: int = 0,
     ) -> None:
-        """A request entered the proxy and queues for a lane."""
+        """A request entered the proxy and queues for a lane; `prompt_chars`: its prompt's
+        length in characters (to tell how large a context a truncated prompt needed)."""
 
     def request_admitted(
         self, rid: int, *, host: str, lane: int, options: dict[str, object], now: float
@@ -72,11 +81,25 @@ class Tee(Recorder):
         self._first, self._second = first, second
 
     def request_received(
-        self, rid: int, *, client: str, priority: str, model: str, route: str, now: float
+        self,
+        rid: int,
+        *,
+        client: str,
+        priority: str,
+        model: str,
+        route: str,
+        now: float,
+        prompt_chars: int = 0,
     ) -> None:
         for rec in (self._first, self._second):
             rec.request_received(
-                rid, client=client, priority=priority, model=model, route=route, now=now
+                rid,
+                client=client,
+                priority=priority,
+                model=model,
+                route=route,
+                now=now,
+                prompt_chars=prompt_chars,
             )
 
     def request_admitted(

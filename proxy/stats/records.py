@@ -44,11 +44,14 @@ class Request:
     route: str
     received_at: float
     tally: StreamTally
+    prompt_chars: int = 0  # the prompt's length in characters (never its text)
     admitted_at: float | None = None
     host: str = ""
     lane: int = -1
     options: dict[str, object] = field(default_factory=dict)
     previous: dict[str, object] | None = None
+    previous_client: str | None = None  # who sent `previous`
+    num_predict: int | None = None
     first_byte_at: float | None = None
     status: int | None = None
 

@@ -23,6 +23,7 @@ __all__ = [
     "UpstreamView",
     "UpstreamsRow",
     "UtilizationView",
+    "VerdictView",
     "WarningView",
 ]
 
@@ -194,6 +195,16 @@ class WarningView(_Frozen):
     hint: str
 
 
+class VerdictView(_Frozen):
+    """What limits throughput now (`proxy.stats.verdict`): a kind, one sentence, the fix, and
+    the numbers behind them."""
+
+    kind: str
+    explanation: str
+    fix: str
+    numbers: dict[str, int | float]
+
+
 class StatsView(_Frozen):
     """Everything `/stats` answers; `/metrics` renders the same object."""
 
@@ -211,3 +222,5 @@ class StatsView(_Frozen):
     warnings: list[WarningView]
     upstreams: dict[str, UpstreamsRow]
     pins: dict[str, PinView]
+    verdict: VerdictView
+    secondary: list[VerdictView]

@@ -15,9 +15,33 @@ from rich.text import Text
 from proxy.stats.client import StatsUnavailable, fetch_stats
 from proxy.status import ExitStatus
 
-__all__ = ["print_stats", "render_tables", "show_stats"]
+__all__ = ["print_stats", "render_tables", "render_verdict", "show_stats", "verdict_line"]
 
 _BY_KEY = ("clients", "models")  # sections that map a name to a row of numbers
+_FIRST = ("verdict", "secondary")  # shown above the tables, not in them
+
+
+def verdict_line(stats: dict[str, Any]) -> str | None:
+    """`kind: explanation Fix: fix`, one line; None when `stats` has no verdict."""
+    v = stats.get("verdict")
+    if not isinstance(v, dict):
+        return None
+    return f"{v.get('kind')}: {v.get('explanation')} Fix: {v.get('fix')}"
+
+
+def render_verdict(stats: dict[str, Any]) -> Text:
+    """The verdict as a person reads it first: the kind and why, the fix, the other kinds."""
+    text = Text()
+    v = stats.get("verdict")
+    if not isinstance(v, dict):
+        return text
+    text.append(f"verdict  {v.get('kind')}", style="bold")
+    text.append(f": {v.get('explanation')}\n")
+    text.append(f"  fix: {v.get('fix')}", style="italic")
+    also = [s.get("kind") for s in stats.get("secondary") or [] if isinstance(s, dict)]
+    if also:
+        text.append(f"\n  also: {', '.join(map(str, also))}")
+    return text
 
 
 def _cell(value: Any) -> str:
@@ -53,18 +77,21 @@ def _rows_table(title: str, rows: list[dict[str, Any]], first: str | None = None
 
 
 def render_tables(stats: dict[str, Any]) -> RenderableType:
-    """`/stats` as readable tables: one of fields, then one per list or per-key section."""
+    """`/stats` as readable tables: the verdict first, then a table of fields, then one per
+    list or per-key section."""
     fields = Table(box=box.SIMPLE_HEAD)
     fields.add_column("field")
     fields.add_column("value")
     for key, value in stats.items():
-        if key in _BY_KEY or key == "warnings":
+        if key in _BY_KEY or key in _FIRST or key == "warnings":
             continue
         pairs: list[tuple[str, str]] = []
         _flatten(key, value, pairs)
         for name, text in pairs:
             fields.add_row(name, text)
-    parts: list[RenderableType] = [fields]
+    parts: list[RenderableType] = (
+        [render_verdict(stats), fields] if "verdict" in stats else [fields]
+    )
     running = stats.get("lanes", {}).get("running", [])
     if running:
         parts.append(_rows_table("running", running))

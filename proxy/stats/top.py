@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from proxy.stats.client import StatsUnavailable, fetch_queue, fetch_stats
+from proxy.stats.tables import render_verdict
 
 __all__ = ["bar", "render_frame", "run_top"]
 
@@ -184,9 +185,10 @@ def _waiting(queue: dict[str, Any] | None, limit: int = QUEUE_ROWS) -> Renderabl
 def render_frame(
     stats: dict[str, Any], width: int, queue: dict[str, Any] | None = None
 ) -> RenderableType:
-    """One `lanes top` frame for a terminal `width` columns wide (pure: no clock, no I/O);
-    `queue` is a `/queue` document, shown as the next requests to start."""
+    """One `lanes top` frame for a terminal `width` columns wide (pure: no clock, no I/O); its
+    first line is the verdict; `queue` is a `/queue` document, shown as the next to start."""
     return Group(
+        render_verdict(stats),
         _header(stats),
         _lanes(stats, width),
         _waiting(queue),

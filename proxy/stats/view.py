@@ -8,6 +8,7 @@ from proxy import __version__
 from proxy.lanes.queue import HostSnapshot, QueueSnapshot
 from proxy.ollama import LoadedModel
 from proxy.stats.ledger import Ledger
+from proxy.stats.recent import recent
 from proxy.stats.records import HostCounters, Keyed
 from proxy.stats.schema import (
     Breakdown,
@@ -26,6 +27,7 @@ from proxy.stats.schema import (
     UpstreamView,
     UtilizationView,
 )
+from proxy.stats.verdict import judge
 from proxy.stats.windows import SampleWindow, nearest_rank
 
 __all__ = ["TOP_CLIENTS", "build_view"]
@@ -234,6 +236,7 @@ def build_view(
     lanes = queue.lanes if queue is not None else ledger.lanes
     busy = queue.busy if queue is not None else len(ledger.running)
     buckets = ledger.buckets
+    verdict, secondary = judge(recent(ledger, queue, now))
 
     return StatsView(
         version=__version__,
@@ -271,4 +274,6 @@ def build_view(
         warnings=ledger.warnings.view(),
         upstreams=_hosts(ledger, queue, hosts, now),
         pins=dict(pins or {}),
+        verdict=verdict,
+        secondary=secondary,
     )

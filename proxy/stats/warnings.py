@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from proxy.stats.chunks import FinalMetrics
+from proxy.stats.evidence import Change
 from proxy.stats.schema import WarningView
 
 __all__ = [
@@ -18,7 +19,9 @@ __all__ = [
     "changed_options",
     "final_warnings",
     "is_truncated",
+    "option_changes",
     "queueing_cause",
+    "upstream_wait_ms",
 ]
 
 HINTS: dict[str, str] = {
@@ -65,17 +68,22 @@ def is_truncated(prompt_tokens: int, num_ctx: int | None) -> bool:
     return any(prompt_tokens == num_ctx - (num_ctx - keep) // 2 for keep in (4, 5))
 
 
+def option_changes(previous: Mapping[str, object], current: Mapping[str, object]) -> list[Change]:
+    """The load-time options that differ (an absent one shows as `auto`)."""
+    return [
+        Change(name, _shown(previous.get(name)), _shown(current.get(name)))
+        for name in LOAD_OPTIONS
+        if previous.get(name) != current.get(name)
+    ]
+
+
+def _shown(value: object) -> str:
+    return "auto" if value is None else str(value)
+
+
 def changed_options(previous: Mapping[str, object], current: Mapping[str, object]) -> list[str]:
     """The load-time options that differ, as `name a → b` (absent shows as `auto`)."""
-    out: list[str] = []
-    for name in LOAD_OPTIONS:
-        before, after = previous.get(name), current.get(name)
-        if before != after:
-            out.append(
-                f"{name} {before if before is not None else 'auto'} → "
-                f"{after if after is not None else 'auto'}"
-            )
-    return out
+    return [f"{c.option} {c.before} → {c.after}" for c in option_changes(previous, current)]
 
 
 @dataclass(slots=True)
@@ -189,7 +197,7 @@ def final_warnings(
         if diff or facts.still_loaded:
             why = f"; {', '.join(diff)} since the previous request" if diff else ""
             out.append(("model_reloaded", f"{who}: load_duration {load_ms:.0f} ms{why}"))
-    queued_ms = _upstream_wait_ms(facts)
+    queued_ms = upstream_wait_ms(facts)
     if queued_ms is not None and queued_ms > upstream_queue_warn_ms:
         cause = f"; {facts.lanes_cause}" if facts.lanes_cause else ""
         out.append(
@@ -229,7 +237,7 @@ class ModelLanes(Protocol):
     def ollama_source(self) -> str: ...
 
 
-def _upstream_wait_ms(facts: WarningCheck) -> float | None:
+def upstream_wait_ms(facts: WarningCheck) -> float | None:
     """Time spent waiting inside Ollama beyond load and prefill, when it is clear.
 
     Streamed: first byte minus the estimate (load + prefill + one decode step), and only

@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 
 from proxy.__main__ import main
+from proxy.config import load_settings
+from proxy.settings import ProxySettings
 from proxy.stats.client import fetch_stats
 from proxy.status import ExitStatus
 from tests.fixtures_proxy import ProxyFactory
@@ -74,19 +76,22 @@ async def _apply(sim: str, config: Path, *extra: str) -> int:
 
 
 class TestApply:
-    async def test_auto_lanes_write_nothing_and_print_the_install_command(
+    async def test_auto_lanes_record_only_the_knee_and_print_the_install_command(
         self, simulator: SimulatorFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
-        """With lanes "auto" (unset) the knee is for Ollama: the file stays, the command shows."""
+        """With lanes "auto" (unset) the knee is for Ollama: only tune_knee is written (for the
+        verdict), lanes stay unset, and the install command shows."""
         sim = await simulator(**THREE_SLOTS)
         config = tmp_path / "config.toml"
-        config.write_text('[serve]\nlisten = "127.0.0.1:11435"\n')
-        status = await _apply(base_url(sim), config)
+        with reserved_port() as port:
+            config.write_text(f'[serve]\nlisten = "127.0.0.1:{port}"\n')
+            status = await _apply(base_url(sim), config)
         out = capsys.readouterr().out
         assert status == ExitStatus.SUCCESS, out
-        assert config.read_text() == '[serve]\nlisten = "127.0.0.1:11435"\n'
+        doc = tomllib.loads(config.read_text())
+        assert doc == {"serve": {"listen": f"127.0.0.1:{port}", "tune_knee": 3}}
         assert 'lanes are "auto"' in out
-        assert "Nothing was written." in out
+        assert "Only tune_knee = 3 was written, for the verdict." in out
         assert "`lanes install --lanes 3`" in out
         assert not restart_advice(out)
 
@@ -105,10 +110,10 @@ class TestApply:
         assert status == ExitStatus.SUCCESS, out
         doc = tomllib.loads(config.read_text())
         assert doc == {
-            "serve": {"listen": f"127.0.0.1:{port}", "lanes": 3},
+            "serve": {"listen": f"127.0.0.1:{port}", "lanes": 3, "tune_knee": 3},
             "miner": {"workers": 4},
         }
-        assert f"Wrote lanes = 3 into [serve] of {config} (it was 8)." in out
+        assert f"Wrote lanes = 3 and tune_knee = 3 into [serve] of {config} (lanes was 8)." in out
         assert (
             f"No proxy runs at http://127.0.0.1:{port}: the next start picks up lanes = 3." in out
         )
@@ -157,6 +162,25 @@ class TestApply:
         assert status == ExitStatus.SUCCESS, out
         assert f"The proxy at {base_url(prx)} was not signalled (" in out
         assert "on SIGHUP (`kill -HUP <pid>`) or at its next start." in out
+
+    async def test_record_writes_only_the_knee(
+        self, simulator: SimulatorFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """--record sets [serve] tune_knee, which the proxy's settings read; lanes stay."""
+        sim = await simulator(**THREE_SLOTS)
+        config = tmp_path / "config.toml"
+        with reserved_port() as port:
+            config.write_text(f'[serve]\nlisten = "127.0.0.1:{port}"\nlanes = 8\n')
+            status = await _tune(
+                "--ollama", base_url(sim), "--max-lanes", "4", "--rounds", "4",
+                "--config", str(config), "--record",
+            )  # fmt: skip
+        out = capsys.readouterr().out
+        assert status == ExitStatus.SUCCESS, out
+        doc = tomllib.loads(config.read_text())
+        assert doc == {"serve": {"listen": f"127.0.0.1:{port}", "lanes": 8, "tune_knee": 3}}
+        settings = load_settings(ProxySettings, {}, config_file=config)
+        assert settings.upstream_specs()[0].knee == 3
 
 
 class TestInputs:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from miner.metrics import CallMetrics, from_native, from_openai, looks_truncated
 from miner.outcome import total_metrics
-from miner.summary import RunSummary, lane_report, render_summary
+from miner.summary import RunSummary, VerdictReport, lane_report, render_summary, verdict_report
 
 
 class TestMetrics:
@@ -63,3 +63,28 @@ class TestSummary:
         assert "2.00 seg/s" in text
         assert "50 tok/s aggregate, 200 tok/s per call" in text
         assert "1 prompts at num_ctx, 2 replies stopped at num_predict" in text
+
+    def test_verdict_report_reads_the_proxys_verdict(self) -> None:
+        """The verdict and the secondary kinds are read from /stats; odd shapes give None."""
+        verdict = {"kind": "ollama_bound", "explanation": "Full.", "fix": "Less.", "numbers": {}}
+        after = {"verdict": verdict, "secondary": [{"kind": "prefill_bound"}, "odd"]}
+        report = verdict_report(after)
+        assert report == VerdictReport("ollama_bound", "Full.", "Less.", ("prefill_bound",))
+        assert verdict_report({"verdict": {"kind": 3}}) is None
+        assert verdict_report(None) is None
+
+    def test_the_summary_ends_with_the_verdict(self) -> None:
+        """The last lines are the proxy's verdict, its fix and the other kinds that hold."""
+        verdict = VerdictReport("client_bound", "Few in flight.", "More workers.", ("idle",))
+        text = render_summary(RunSummary(segments=1, ok=1, wall_s=1.0, verdict=verdict))
+        assert text.splitlines()[-3:] == [
+            "verdict    client_bound: Few in flight.",
+            "fix        More workers.",
+            "also       idle",
+        ]
+
+    def test_an_unread_verdict_is_one_line(self) -> None:
+        """When the proxy's /stats could not be read, the summary ends with one line saying so."""
+        summary = RunSummary(segments=1, ok=1, wall_s=1.0, stats_url="http://127.0.0.1:9/stats")
+        last = render_summary(summary).splitlines()[-1]
+        assert last == "verdict    unknown: no ollama-lanes statistics at http://127.0.0.1:9/stats"

@@ -26,7 +26,15 @@ class RecordingRecorder:
     on_admitted: Callable[[int], None] | None = None
 
     def request_received(
-        self, rid: int, *, client: str, priority: str, model: str, route: str, now: float
+        self,
+        rid: int,
+        *,
+        client: str,
+        priority: str,
+        model: str,
+        route: str,
+        now: float,
+        prompt_chars: int = 0,
     ) -> None:
         self.clients[rid] = client
         self.admitted_before[rid] = len(self.of("admitted"))

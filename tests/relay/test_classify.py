@@ -80,6 +80,12 @@ class TestBody:
         facts = _facts("/api/chat", b'{"model": "m", "options": {"num_ctx": 8}, "x": 1}')
         assert (facts.model, facts.model_key, facts.options) == ("m", "m:latest", {"num_ctx": 8})
 
+    def test_facts_carry_the_prompts_length(self) -> None:
+        """The prompt's length in characters is kept for statistics, never its text."""
+        facts = _facts("/api/chat", b'{"model": "m", "messages": [{"content": "hello"}]}')
+        assert facts.prompt_chars == 5
+        assert "hello" not in repr(facts)
+
     @pytest.mark.parametrize(
         "body", [b"", b"  ", b"{", b"[1]", b'"text"', b"\xff", b"[" * 100_000 + b"]" * 100_000]
     )

@@ -10,6 +10,7 @@ import pytest
 
 from proxy.commands import serve
 from proxy.config import SettingsError, load_settings
+from proxy.relay.app import LEDGER, apply_settings, create_app
 from proxy.relay.merge import merge
 from proxy.relay.pinning import encode_document, pin_document
 from proxy.settings import ProxySettings
@@ -124,6 +125,14 @@ class TestAutoLanes:
             {"all-minilm:latest": 1},
         )
         assert UpstreamSpec(name="c", url="http://h:1", lanes=6).lanes == 6
+
+    def test_tune_knee_reaches_the_default_host_and_applies_on_reload(self) -> None:
+        """tune_knee is the default host's knee; a reload (SIGHUP) applies it without a restart."""
+        app = create_app(ProxySettings())
+        fresh = ProxySettings(tune_knee=4)
+        assert fresh.upstream_specs()[0].knee == 4
+        assert apply_settings(app, fresh) == []
+        assert app[LEDGER].knees == {"default": 4}
 
     def test_model_key(self) -> None:
         """Model names get Ollama's `:latest` tag when they have none."""

@@ -104,10 +104,17 @@ def run_request(
     status: int = 200,
     outcome: OutcomeKind = "completed",
     reason: str | None = None,
+    prompt_chars: int = 0,
 ) -> None:
     """Drive one request through every Recorder event, moving the clock as it goes."""
     stats.request_received(
-        rid, client=client, priority="normal", model=model, route=route, now=clock()
+        rid,
+        client=client,
+        priority="normal",
+        model=model,
+        route=route,
+        now=clock(),
+        prompt_chars=prompt_chars,
     )
     clock.advance(wait_s)
     stats.request_admitted(rid, host="default", lane=0, options=options or {}, now=clock())

@@ -105,8 +105,10 @@ def _compact(doc: dict[str, Any], *keys: str) -> str:
 def readme_excerpt(doc: dict[str, Any]) -> str:
     """The short `/stats` excerpt the README shows, with this snapshot's values."""
     first = doc["warnings"][0] if doc["warnings"] else None
+    verdict = {k: doc["verdict"][k] for k in ("kind", "explanation")}
     lines = [
         "{",
+        f'  "verdict": {json.dumps(verdict)},',
         f'  "lanes": {_compact(doc["lanes"], "configured", "busy", "free")},',
         f'  "queue": {_compact(doc["queue"], "depth", "max_queue", "by_class")},',
         '  "counters": '

@@ -36,6 +36,14 @@ class TestRenderTables:
         assert "clients" in text
         assert "miner" in text
 
+    def test_the_verdict_comes_first(self) -> None:
+        """The verdict and its fix are printed before the table of fields."""
+        verdict = {"kind": "client_bound", "explanation": "Few.", "fix": "More.", "numbers": {}}
+        text = rendered({"lanes": {"configured": 2}, "verdict": verdict, "secondary": []})
+        assert text.index("verdict  client_bound: Few.") < text.index("lanes.configured")
+        assert "fix: More." in text
+        assert "verdict.kind" not in text
+
     def test_no_warnings_says_so(self) -> None:
         """An empty warnings list is shown as "no warnings"."""
         assert "no warnings" in rendered({"warnings": []})

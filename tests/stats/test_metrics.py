@@ -6,6 +6,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from proxy.stats.ledger import Ledger
 from proxy.stats.metrics import Metrics
+from proxy.stats.verdict import KINDS
 from tests.stats.helpers import (
     Clock,
     final_line,
@@ -96,3 +97,16 @@ class TestMetrics:
         a, b = Metrics(lambda: view_of(first)), Metrics(lambda: view_of(second))
         assert _samples(a)[("lanes_requests_received_total", ())] == 1
         assert _samples(b)[("lanes_requests_received_total", ())] == 0
+
+    def test_verdict_is_one_gauge_per_kind(self) -> None:
+        """lanes_verdict has all eight kinds: 1 for the primary verdict, 0 for the others."""
+        clock = Clock()
+        stats = make_stats(clock)
+        run_request(stats, clock, 1)
+        got = _samples(Metrics(lambda: view_of(stats)))
+        gauges = {
+            dict(labels)["kind"]: value
+            for (name, labels), value in got.items()
+            if name == "lanes_verdict"
+        }
+        assert gauges == {kind: float(kind == "client_bound") for kind in KINDS}

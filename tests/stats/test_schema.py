@@ -31,6 +31,7 @@ _MAP_KEYS = {
     "rejected_by_reason": "<reason>",
     "upstreams": "<upstream>",
     "pins": "<model>",
+    "numbers": "<number>",
 }
 
 

@@ -67,6 +67,14 @@ class TestTop:
         assert text.count("DOWN") == 1
         assert "host " not in _render(_snapshot(), 110)
 
+    def test_first_line_is_the_verdict(self) -> None:
+        """The frame opens with the primary verdict, its fix, then the other kinds that hold."""
+        lines = _render(_snapshot(), 200).splitlines()
+        verdict = _snapshot()["verdict"]
+        assert lines[0].startswith(f"verdict  {verdict['kind']}: {verdict['explanation']}")
+        assert lines[1].strip() == f"fix: {verdict['fix']}"
+        assert lines[2].strip() == "also: " + ", ".join(v["kind"] for v in _snapshot()["secondary"])
+
     def test_bar(self) -> None:
         """Bars clamp their fraction and keep their width."""
         assert bar(0.5, 4) == "██░░"
