@@ -8,6 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram,
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from proxy.stats.families import fair_share, gauge, labelled, lane_map
 from proxy.stats.records import Finished
 from proxy.stats.schema import Breakdown, StatsView
 from proxy.stats.verdict import KINDS
@@ -16,61 +17,6 @@ __all__ = ["CONTENT_TYPE_LATEST", "Metrics", "ViewCollector"]
 
 _MAX_CACHED_LABELS = 1024  # label sets whose histogram children are kept at hand
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
-
-
-def _gauge(name: str, doc: str, value: float | None) -> GaugeMetricFamily:
-    family = GaugeMetricFamily(name, doc, labels=[])
-    if value is not None:
-        family.add_metric([], value)
-    return family
-
-
-def _labelled(
-    family: GaugeMetricFamily | CounterMetricFamily, rows: Iterable[tuple[list[str], float]]
-) -> GaugeMetricFamily | CounterMetricFamily:
-    for labels, value in rows:
-        family.add_metric(labels, value)
-    return family
-
-
-def _lane_map(v: StatsView) -> Iterable[Metric]:
-    """Each host's lane map: NUM_PARALLEL, and per model the lanes, why, and how many held."""
-    rows = v.upstreams.items()
-    yield _labelled(
-        GaugeMetricFamily(
-            "lanes_host_num_parallel",
-            "OLLAMA_NUM_PARALLEL of a host, as read (source: ollama-env, config).",
-            labels=["upstream", "source"],
-        ),
-        (
-            ([host, row.num_parallel_source], float(row.num_parallel))
-            for host, row in rows
-            if row.num_parallel is not None
-        ),
-    )
-    models = [(host, name, m) for host, row in rows for name, m in row.models.items()]
-    yield _labelled(
-        GaugeMetricFamily(
-            "lanes_model_lanes",
-            "Requests the proxy sends a model at once on a host, with the number's source.",
-            labels=["upstream", "model", "source"],
-        ),
-        (([host, name, m.source], float(m.lanes)) for host, name, m in models),
-    )
-    yield _labelled(
-        GaugeMetricFamily(
-            "lanes_model_ollama_lanes",
-            "Requests Ollama runs a model with at once, by the lane map's rules.",
-            labels=["upstream", "model", "source"],
-        ),
-        (([host, name, m.ollama_source], float(m.ollama_lanes)) for host, name, m in models),
-    )
-    yield _labelled(
-        GaugeMetricFamily(
-            "lanes_model_busy", "Lanes a model holds on a host now.", labels=["upstream", "model"]
-        ),
-        (([host, name], float(m.busy)) for host, name, m in models),
-    )
 
 
 class ViewCollector(Collector):
@@ -82,24 +28,24 @@ class ViewCollector(Collector):
 
     def collect(self) -> Iterable[Metric]:
         v = self._view()
-        yield _gauge("lanes_uptime_seconds", "Seconds since the proxy started.", v.uptime_s)
+        yield gauge("lanes_uptime_seconds", "Seconds since the proxy started.", v.uptime_s)
         yield from self._lanes_and_queue(v)
         yield from self._requests(v)
         yield from self._latency(v)
         yield from self._tokens(v)
-        yield _labelled(
+        yield labelled(
             GaugeMetricFamily(
                 "lanes_utilization_ratio", "Busy over available lane-seconds.", labels=["window"]
             ),
             [(["1m"], v.utilization.busy_ratio_1m), (["5m"], v.utilization.busy_ratio_5m)],
         )
         yield from self._upstream(v)
-        yield _labelled(
+        yield labelled(
             CounterMetricFamily("lanes_warnings", "Warnings seen, by kind.", labels=["kind"]),
             (([w.kind], w.count) for w in v.warnings),
         )
         yield from self._hosts(v)
-        yield _labelled(
+        yield labelled(
             GaugeMetricFamily(
                 "lanes_verdict",
                 "1 for the kind of the primary verdict (what limits throughput), 0 for the others.",
@@ -110,26 +56,24 @@ class ViewCollector(Collector):
         yield from self._breakdowns("model", v.models)
         if self._client_labels:
             yield from self._breakdowns("client", v.clients)
-            yield from self._fair_share(v)
+            yield from fair_share(v)
 
     @staticmethod
     def _lanes_and_queue(v: StatsView) -> Iterable[Metric]:
-        yield _gauge(
-            "lanes_lanes_configured", "Lanes the proxy sends upstream.", v.lanes.configured
-        )
-        yield _gauge("lanes_lanes_busy", "Lanes held by running requests.", v.lanes.busy)
-        yield _gauge("lanes_lanes_free", "Lanes not held.", v.lanes.free)
-        yield _gauge("lanes_queue_depth", "Requests waiting for a lane.", v.queue.depth)
-        yield _gauge(
+        yield gauge("lanes_lanes_configured", "Lanes the proxy sends upstream.", v.lanes.configured)
+        yield gauge("lanes_lanes_busy", "Lanes held by running requests.", v.lanes.busy)
+        yield gauge("lanes_lanes_free", "Lanes not held.", v.lanes.free)
+        yield gauge("lanes_queue_depth", "Requests waiting for a lane.", v.queue.depth)
+        yield gauge(
             "lanes_queue_max", "Queue length beyond which requests get 503.", v.queue.max_queue
         )
         oldest = v.queue.oldest_wait_ms
-        yield _gauge(
+        yield gauge(
             "lanes_queue_oldest_wait_seconds",
             "How long the oldest waiting request has waited.",
             0.0 if oldest is None else oldest / 1000.0,
         )
-        yield _labelled(
+        yield labelled(
             GaugeMetricFamily(
                 "lanes_queue_depth_by_class", "Waiting requests per class.", labels=["class"]
             ),
@@ -164,7 +108,7 @@ class ViewCollector(Collector):
             value=c.upstream_errors,
         )
         for name, table in (("failed", c.failed_by_reason), ("rejected", c.rejected_by_reason)):
-            yield _labelled(
+            yield labelled(
                 CounterMetricFamily(
                     f"lanes_requests_{name}_by_reason",
                     f"Requests {name}, by reason.",
@@ -175,12 +119,12 @@ class ViewCollector(Collector):
 
     @staticmethod
     def _upstream(v: StatsView) -> Iterable[Metric]:
-        yield _gauge(
+        yield gauge(
             "lanes_upstream_reachable",
             "1 if the last poll of Ollama answered.",
             float(v.upstream.reachable),
         )
-        yield _labelled(
+        yield labelled(
             GaugeMetricFamily(
                 "lanes_upstream_context_length",
                 "num_ctx per loaded model, from /api/ps.",
@@ -204,11 +148,11 @@ class ViewCollector(Collector):
             ("lanes_host_swaps", "Model swaps per host.", CounterMetricFamily, "swaps"),
             ("lanes_host_errors", "Failures per host.", CounterMetricFamily, "errors"),
         ):
-            yield _labelled(
+            yield labelled(
                 kind(name, doc, labels=["upstream"]),
                 (([host], float(getattr(row, get))) for host, row in rows),
             )
-        yield _labelled(
+        yield labelled(
             GaugeMetricFamily(
                 "lanes_host_loaded_model",
                 "1 per model loaded on a host.",
@@ -216,8 +160,8 @@ class ViewCollector(Collector):
             ),
             (([host, m.name], 1.0) for host, row in rows for m in row.loaded_models),
         )
-        yield from _lane_map(v)
-        yield _labelled(
+        yield from lane_map(v)
+        yield labelled(
             CounterMetricFamily(
                 "lanes_pinned_requests", "Requests whose options a pin changed.", labels=["model"]
             ),
@@ -250,15 +194,15 @@ class ViewCollector(Collector):
         yield CounterMetricFamily(
             "lanes_eval_tokens", "Generated tokens from final chunks.", value=t.eval_tokens
         )
-        yield _gauge(
+        yield gauge(
             "lanes_prefill_tokens_per_second",
             "Prefill speed, last 5 minutes.",
             t.prefill_tokens_per_s,
         )
-        yield _gauge(
+        yield gauge(
             "lanes_decode_tokens_per_second", "Decode speed, last 5 minutes.", t.decode_tokens_per_s
         )
-        yield _labelled(
+        yield labelled(
             GaugeMetricFamily(
                 "lanes_output_tokens_per_second", "Output tokens per second.", labels=["window"]
             ),
@@ -266,41 +210,21 @@ class ViewCollector(Collector):
         )
 
     @staticmethod
-    def _fair_share(v: StatsView) -> Iterable[Metric]:
-        rows = v.clients.items()
-        yield _labelled(
-            CounterMetricFamily(
-                "lanes_client_served_tokens",
-                "Served tokens per client: w_in x prompt + w_out x output.",
-                labels=["client"],
-            ),
-            (([k], c.served_tokens) for k, c in rows),
-        )
-        yield _labelled(
-            GaugeMetricFamily(
-                "lanes_client_service_counter",
-                "Each client's fair-share counter (lowest goes next in its class).",
-                labels=["client"],
-            ),
-            (([k], c.service_counter) for k, c in rows if c.service_counter is not None),
-        )
-
-    @staticmethod
     def _breakdowns(label: str, table: Mapping[str, Breakdown]) -> Iterable[Metric]:
         rows = table.items()
-        yield _labelled(
+        yield labelled(
             CounterMetricFamily(
                 f"lanes_{label}_requests", f"Requests per {label}.", labels=[label]
             ),
             (([k], b.requests) for k, b in rows),
         )
-        yield _labelled(
+        yield labelled(
             CounterMetricFamily(
                 f"lanes_{label}_eval_tokens", f"Generated tokens per {label}.", labels=[label]
             ),
             (([k], b.eval_tokens) for k, b in rows),
         )
-        yield _labelled(
+        yield labelled(
             CounterMetricFamily(
                 f"lanes_{label}_prompt_tokens", f"Prompt tokens per {label}.", labels=[label]
             ),
