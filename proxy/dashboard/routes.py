@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -21,6 +22,10 @@ __all__ = ["SESSION_PATH", "STREAM_PATH", "Dashboard"]
 
 STREAM_PATH = "/stats/stream"
 SESSION_PATH = "/dashboard/session"
+# What a stream may hold unsent beyond its feed buffer: the transport's buffer and the socket's
+# send buffer (which the kernel doubles). Small, so a stalled reader fills its feed buffer within
+# seconds and is dropped, and big enough for 10 frames a second over a slow link.
+STREAM_WRITE_BUFFER = 32 * 1024
 STREAM_HEADERS = {
     **DATA_HEADERS,
     "Content-Type": "text/event-stream; charset=utf-8",
@@ -88,8 +93,21 @@ class Dashboard:
         try:
             response = web.StreamResponse(headers=STREAM_HEADERS)
             await response.prepare(request)
+            _small_buffers(request)
             while (frame := await subscriber.next_frame()) is not None:
                 await response.write(frame)
             return response
         finally:
             self.feed.unsubscribe(subscriber)
+
+
+def _small_buffers(request: web.Request) -> None:
+    """Bound what one stream holds in the transport and in the kernel (STREAM_WRITE_BUFFER)."""
+    transport = request.transport
+    if transport is None:
+        return
+    transport.set_write_buffer_limits(high=STREAM_WRITE_BUFFER)
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, STREAM_WRITE_BUFFER)
