@@ -14,7 +14,7 @@
     ["output", "output tokens/s (1 min)", (doc) => doc.tokens.output_tokens_per_s_1m],
   ];
 
-  const state = { source: null, retry: null, delay: 1000, stats: null, queue: null };
+  const state = { source: null, retry: null, delay: 1000, stats: null, queue: null, events: 0 };
   const rings = { prefill: [], decode: [], output: [] };
   let lastSample = 0;
 
@@ -159,6 +159,8 @@
   function onStats(doc) {
     state.stats = doc;
     state.delay = 1000;
+    state.events += 1;
+    document.body.dataset.events = String(state.events); // stats events drawn, for tests
     setStatus("live", "live");
     $("login").hidden = true;
     $("board").hidden = false;
