@@ -106,8 +106,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Say it loudly at the end of the run when the browser tests were skipped."""
     if _skipped:
         terminalreporter.write_sep(
-            "!",
-            f"{len(_skipped)} BROWSER TESTS SKIPPED: {_skipped[0]}",
-            red=True,
-            bold=True,
+            "!", f"{len(_skipped)} BROWSER TESTS SKIPPED", red=True, bold=True
         )
+        terminalreporter.write_line(f"why: {_skipped[0]}", red=True, bold=True)
