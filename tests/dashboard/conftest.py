@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
-import os
-import shutil
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, MutableMapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Iterator, MutableMapping
+from typing import Any
 
 import pytest
 import structlog
 
-if TYPE_CHECKING:
-    from playwright.async_api import Page
+from tests.dashboard.browser import RESOLVER_RULES, Tab, TabFactory, chromium_path, missing
 
 
 @pytest.fixture(name="captured_logs")
@@ -29,63 +24,21 @@ def _captured_logs() -> Iterator[list[MutableMapping[str, Any]]]:
         structlog.configure(**saved)
 
 
-# ---- headless Chromium, driven by Playwright (see docs/development.md for why) ----
-
-CHROMIUM_ENV = "LANES_CHROMIUM"
-CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-# Names the browser resolves to 127.0.0.1, to play a foreign site and a rebinding name.
-FOREIGN_HOST, REBINDING_HOST = "foreign.test", "rebinding.test"
-_skipped: list[str] = []
-
-
-def chromium_path() -> str | None:
-    """The Chromium to drive: $LANES_CHROMIUM, else the first on PATH."""
-    if os.environ.get(CHROMIUM_ENV):
-        return os.environ[CHROMIUM_ENV]
-    return next(filter(None, (shutil.which(name) for name in CHROMIUM_NAMES)), None)
-
-
-def _missing() -> str | None:
-    """Why the browser tests cannot run here, or None."""
-    if importlib.util.find_spec("playwright") is None:
-        return "playwright is not installed (pip install -e '.[test]')"
-    if chromium_path() is None:
-        return (
-            "no Chromium on PATH (make test installs Debian's chromium when run as root; "
-            f"or apt-get install chromium, or set {CHROMIUM_ENV})"
-        )
-    return None
-
-
-@dataclass
-class Tab:
-    """A page in headless Chromium, with every console message and uncaught error it made."""
-
-    page: Page
-    console: list[tuple[str, str]] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-
-    def console_errors(self) -> list[str]:
-        """Console messages of type error (failed loads and CSP violations among them)."""
-        return [text for kind, text in self.console if kind == "error"]
-
-
-TabFactory = Callable[[], Awaitable[Tab]]
+_skipped: list[str] = []  # why the browser tests were skipped, once per skipped test
 
 
 @pytest.fixture(name="tab")
 async def _tab() -> AsyncIterator[TabFactory]:
     """Factory: `tab = await tab()` opens a fresh page in one headless Chromium per test."""
-    reason = _missing()
+    reason = missing()
     if reason is not None:
         _skipped.append(reason)
         pytest.skip(f"BROWSER TEST SKIPPED: {reason}")
     from playwright.async_api import async_playwright
 
-    rules = f"MAP {FOREIGN_HOST} 127.0.0.1, MAP {REBINDING_HOST} 127.0.0.1"
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
-            executable_path=chromium_path(), args=[f"--host-resolver-rules={rules}"]
+            executable_path=chromium_path(), args=[f"--host-resolver-rules={RESOLVER_RULES}"]
         )
         context = await browser.new_context(viewport={"width": 1280, "height": 900})
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from playwright.async_api import Page, async_playwright
 
 from proxy.simulator.demo import run_demo
-from tests.dashboard.conftest import chromium_path
+from tests.dashboard.browser import chromium_path
 from tests.waiting import wait_for
 
 DEFAULT = Path(__file__).resolve().parents[2] / "docs" / "dashboard.png"

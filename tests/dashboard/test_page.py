@@ -16,7 +16,7 @@ from pytest_aiohttp import AiohttpServer
 from miner.runner import run_miner
 from proxy.relay.app import create_app
 from proxy.relay.server import runner_options
-from tests.dashboard.conftest import FOREIGN_HOST, REBINDING_HOST, Tab, TabFactory
+from tests.dashboard.browser import FOREIGN_HOST, REBINDING_HOST, Tab, TabFactory
 from tests.dashboard.support import generate, hold
 from tests.fixtures_proxy import ProxyFactory, gate_of, proxy_settings
 from tests.fixtures_sim import SimulatorFactory, base_url
