@@ -101,6 +101,53 @@ class TestFrames:
             assert (frames, build.builds) == ([b"frame 1"] * 3, 1)
 
 
+class Stamps:
+    """A frame source that notes the loop time of each build and can take `busy_s` to build."""
+
+    def __init__(self, busy_s: float = 0.0) -> None:
+        self.times: list[float] = []
+        self.busy_s = busy_s
+
+    def __call__(self) -> bytes:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        while loop.time() - start < self.busy_s:
+            pass  # a dear frame: the build holds the loop this long
+        self.times.append(start)
+        return b"frame"
+
+    def gaps(self) -> list[float]:
+        return [b - a for a, b in zip(self.times, self.times[1:], strict=False)]
+
+
+async def _frames_while_changing(feed: Feed, count: int) -> None:
+    """Read `count` frames while something changes all the time."""
+    async with running(feed):
+        sub = feed.subscribe(Cuts().of("a"))
+        for _ in range(count):
+            feed.changed()
+            await asyncio.wait_for(sub.next_frame(), 30)
+
+
+EARLY = 0.002  # the loop may run a timer this much early (its clock resolution, and then some)
+
+
+class TestPace:
+    async def test_constant_changes_send_at_most_one_frame_per_min_gap(self) -> None:
+        """With changes all the time, frames are still min_gap_s apart (0.1 s: 10 a second)."""
+        stamps = Stamps()
+        await _frames_while_changing(Feed(stamps, tick_s=HOUR, min_gap_s=0.05), 5)
+        assert [gap >= 0.05 - EARLY for gap in stamps.gaps()] == [True] * 4
+
+    async def test_a_dear_frame_spaces_the_next_by_its_cost(self) -> None:
+        """A frame that took 20 ms to build starts the next no sooner than cost_factor x 20 ms
+        after it began: building frames takes at most 1/cost_factor of the loop."""
+        stamps = Stamps(busy_s=0.02)
+        feed = Feed(stamps, tick_s=HOUR, min_gap_s=0.0, cost_factor=5.0)
+        await _frames_while_changing(feed, 3)
+        assert [gap >= 0.02 * 5 - EARLY for gap in stamps.gaps()] == [True] * 2
+
+
 class TestSubscribers:
     def test_a_full_buffer_drops_the_subscriber_and_counts_it(self) -> None:
         """A reader that took none of its 2 buffered frames is cut at the third; others stay."""
