@@ -215,8 +215,8 @@
     });
     const rest = mine.filter((r) => !taken.has(r));
     if (groups.length === 0) {
-      const source = host.cap !== null ? "set by hand" : host.num_parallel_source;
-      const label = `${host.busy}/${host.lanes} busy · lanes from ${source}`;
+      const source = host.cap !== null ? "lanes set by hand" : `lanes from ${host.num_parallel_source}`;
+      const label = `${host.busy}/${host.lanes} busy · ${source}`;
       groups.push({ model: "", lanes: host.lanes, holders: rest, open: free, label });
     } else if (rest.length > 0) {
       groups.push({ model: "(other)", lanes: rest.length, holders: rest, open: 0, label: "" });
