@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test test-repeat demo bench lint typecheck clean
+.PHONY: setup test test-repeat demo bench lint typecheck chromium clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -23,7 +23,20 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-test: lint typecheck
+# The dashboard's browser tests drive Debian's Chromium. Install it when it is missing and this
+# machine allows it (root with apt-get, as CI runs); elsewhere pytest skips them, loudly.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "make: installing Debian's chromium for the browser tests"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
+	      >/dev/null) || echo "make: chromium did not install: the browser tests will be skipped"; \
+	  else \
+	    echo "make: no chromium, and no root apt-get to install it: browser tests will be skipped"; \
+	  fi; \
+	}
+
+test: lint typecheck chromium
 	$(BIN)/python -m pytest
 
 # Flakiness check, not part of `make test`: the test suite N times under a CPU hog, then a

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -20,8 +22,8 @@ from bench.contenders import (
 from bench.figures import percentile
 from bench.loadgen import LoadSpec
 from bench.overhead_plan import Cell, Plan, Sample
-from bench.overhead_report import render
-from bench.procs import Service, run_json_module
+from bench.overhead_report import WITH_DASHBOARDS, render
+from bench.procs import Service, python_argv, run_json_module
 from bench.report import Context, Section
 
 __all__ = ["run"]
@@ -37,6 +39,39 @@ class Contender:
     protocols: tuple[str, ...]
     service: Service | None = None
     headers: dict[str, str] = field(default_factory=dict)
+
+
+DASHBOARDS = 4
+
+
+class Dashboards:
+    """`count` open dashboards on the proxy at `url`: `bench.overhead_pages` in its own process
+    (readers of `/stats/stream` in this process, beside the load generator's pipes, lost
+    the generator's output on this machine), closed by closing its stdin."""
+
+    def __init__(self, url: str, count: int) -> None:
+        self.url, self.count, self.events = url, count, 0
+        self._process: asyncio.subprocess.Process | None = None
+
+    async def open(self) -> None:
+        """Start the readers and wait until each has its first event."""
+        self._process = await asyncio.create_subprocess_exec(
+            *python_argv("-m", "bench.overhead_pages", self.url, str(self.count)),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        assert self._process.stdout is not None
+        line = await asyncio.wait_for(self._process.stdout.readline(), 60)
+        if json.loads(line or b"{}").get("event") != "open":
+            raise RuntimeError(f"the {self.count} dashboards did not open: {line!r}")
+
+    async def close(self) -> None:
+        """Disconnect the readers; `events` is then what they received."""
+        if self._process is None:
+            return
+        out, _ = await asyncio.wait_for(self._process.communicate(b""), 60)
+        lines = out.decode().strip().splitlines()
+        self.events = int(json.loads(lines[-1])["events"]) if lines else 0
 
 
 def _plan(smoke: bool) -> Plan:
@@ -105,13 +140,24 @@ async def _round_robin(
 
 
 async def _contenders(
-    sim: Service, ctx: Context, skipped: list[Skipped], services: list[Service]
+    sim: Service,
+    ctx: Context,
+    skipped: list[Skipped],
+    services: list[Service],
+    pages: list[Dashboards],
 ) -> list[Contender]:
-    """Start every contender in front of `sim`; each started process joins `services`."""
+    """Start every contender in front of `sim`; each started process joins `services`, and
+    the dashboards opened on the second `lanes serve` join `pages`."""
     found = [Contender("direct", sim.url, SIM_MODEL, ("native", "v1"))]
     lanes = await start_lanes(sim.url, ctx.tmp, lanes=128)
     services.append(lanes)
     found.append(Contender("lanes serve", lanes.url, SIM_MODEL, ("native", "v1"), lanes))
+    watched = await start_lanes(sim.url, ctx.tmp, lanes=128)
+    services.append(watched)
+    dashboards = Dashboards(watched.url, DASHBOARDS)
+    pages.append(dashboards)
+    await dashboards.open()
+    found.append(Contender(WITH_DASHBOARDS, watched.url, SIM_MODEL, ("native", "v1"), watched))
     port = int(sim.url.rsplit(":", 1)[1])
     if "nginx" in ctx.contenders:
         nginx = await start_nginx(port, ctx.tmp, install=ctx.install)
@@ -142,6 +188,7 @@ async def run(ctx: Context) -> Section:
     if "nginx" not in ctx.contenders:
         skipped.append(Skipped("nginx", "not selected (--contenders)"))
     peak_rss: dict[str, int] = {}
+    feed_events = 0
     tiny = [
         Cell(p, False, c, plan.requests[c]) for p in plan.tiny_protocols for c in plan.concurrencies
     ]
@@ -154,15 +201,19 @@ async def run(ctx: Context) -> Section:
     for number, (decode_tps, cells) in enumerate(phases):
         sim = await start_simulator(SimTiming(lanes=128, decode_tps=decode_tps), ctx.tmp)
         services: list[Service] = [sim]
+        pages: list[Dashboards] = []
         try:
-            found = await _contenders(sim, ctx, [] if number else skipped, services)
+            found = await _contenders(sim, ctx, [] if number else skipped, services, pages)
             await _round_robin(found, cells, plan, ctx)
             for c in found:
                 if c.service:
                     peak_rss[c.name] = max(peak_rss.get(c.name, 0), c.service.peak_rss())
         finally:
+            for dashboards in pages:
+                await dashboards.close()
+                feed_events += dashboards.events
             for service in services:
                 await service.stop()
-    render(section, plan, skipped, peak_rss)
+    render(section, plan, skipped, peak_rss, feed_events)
     section.seconds = time.monotonic() - begin
     return section

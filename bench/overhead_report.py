@@ -11,9 +11,10 @@ from bench.figures import fmt_ms
 from bench.overhead_plan import Plan
 from bench.report import Section, Target, markdown_table
 
-__all__ = ["render"]
+__all__ = ["WITH_DASHBOARDS", "render"]
 
-_ORDER = ("direct", "lanes serve", "nginx", "LiteLLM")
+WITH_DASHBOARDS = "lanes serve + 4 dashboards"
+_ORDER = ("direct", "lanes serve", WITH_DASHBOARDS, "nginx", "LiteLLM")
 _PROTOCOLS = {"native": "native `/api/generate`", "v1": "OpenAI `/v1/chat/completions`"}
 
 
@@ -96,7 +97,13 @@ def _stream_table(plan: Plan) -> list[str]:
     return markdown_table(header, rows)
 
 
-def render(section: Section, plan: Plan, skipped: list[Skipped], peak_rss: dict[str, int]) -> None:
+def render(
+    section: Section,
+    plan: Plan,
+    skipped: list[Skipped],
+    peak_rss: dict[str, int],
+    feed_events: int = 0,
+) -> None:
     """Fill `section` with the overhead tables, chart, targets and raw data."""
     top = plan.concurrencies[-1]
     body = [
@@ -104,7 +111,11 @@ def render(section: Section, plan: Plan, skipped: list[Skipped], peak_rss: dict[
         f"{plan.stream_chunks} tokens at 200 tokens/s, so each chunk is written on its own. "
         f"Each cell ran {plan.rounds} round(s), contenders alternating in rotated order; figures "
         "are medians over rounds of the per-round p50/p99, and *added* is the contender's "
-        "figure minus direct's in the same round. Every process shares the same cores.",
+        "figure minus direct's in the same round. Every process shares the same cores. "
+        f"*{WITH_DASHBOARDS}* is a second `lanes serve` with 4 readers of its `/stats/stream` "
+        "connected throughout (aiohttp clients in a process of their own, taking every event "
+        "as 4 open dashboard pages would; they received "
+        f"{feed_events:,} `stats` events in all), next to the figure without any.",
         "",
     ]
     measured = [p for p in _PROTOCOLS if f"{p} tiny c={top}" in plan.samples]
@@ -177,6 +188,18 @@ def _headline(plan: Plan, names: list[str], peak_rss: dict[str, int]) -> list[st
             added = ", ".join(f"{n} {fmt_ms(plan.added(label, n, 'p50'))}" for n in here)
             lines.append(f"Overhead, tiny {protocol} requests one at a time: added p50 {added}.")
     label = f"native tiny c={top}"
+    watched = [
+        f"c={c}: {fmt_ms(plan.added(f'native tiny c={c}', WITH_DASHBOARDS, 'p50'))} "
+        f"(none open: {fmt_ms(plan.added(f'native tiny c={c}', 'lanes serve', 'p50'))})"
+        for c in plan.concurrencies
+        if WITH_DASHBOARDS in plan.samples.get(f"native tiny c={c}", {})
+    ]
+    if watched:
+        lines.append(
+            "Added p50 of lanes serve with 4 dashboards open, tiny native requests: "
+            + "; ".join(watched)
+            + "."
+        )
     if "lanes serve" in plan.samples.get(label, {}):
         cpu = plan.cpu_per_request("lanes serve", "native", False) * 1000
         lines.append(

@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "serve",
     "stats",
     "top",
+    "dashboard",
     "demo",
     "install",
     "uninstall",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import re
 
+import aiohttp
+
 from proxy.simulator.demo import WORKERS, run_demo
 from proxy.stats.verdict import KINDS
 
@@ -15,10 +17,19 @@ class TestDemo:
         2. The interactive chat overtakes most of the queued batch requests.
         3. The miner mines the bundled sample with every segment ok.
         4. `lanes stats` follows, whose counters saw every request.
-        5. The miner's summary and the demo both end with the proxy's verdict of the run."""
+        5. The miner's summary and the demo both end with the proxy's verdict of the run.
+        6. It printed the live dashboard's URL, and the page was served there while it ran."""
         out = io.StringIO()
-        assert await run_demo(out) == 0
+        served: list[int] = []
+
+        async def watch(url: str) -> None:
+            async with aiohttp.ClientSession() as session, session.get(url) as resp:
+                served.append(resp.status)
+
+        assert await run_demo(out, watch=watch) == 0
         text = out.getvalue()
+        shown = re.search(r"live dashboard: (http://127\.0\.0\.1:\d+/dashboard)", text)
+        assert (shown is not None, served) == (True, [200])
         assert "GET /api/version through the proxy -> 200" in text
         ahead = re.search(r"went ahead of (\d+) batch requests", text)
         assert ahead is not None

@@ -11,6 +11,11 @@ from types import MappingProxyType
 import aiohttp
 from aiohttp import web
 
+from proxy.dashboard.feed import Feed
+from proxy.dashboard.frames import frame, queue_feed
+from proxy.dashboard.notifier import ChangeNotifier
+from proxy.dashboard.routes import Dashboard
+from proxy.dashboard.sessions import SessionKeys
 from proxy.lanes.placement import Host
 from proxy.lanes.queue import Fairness, LaneQueue
 from proxy.relay.gate import LaneGate
@@ -31,6 +36,7 @@ from proxy.stats.view import build_view
 from proxy.upstream_specs import UpstreamSpec
 
 __all__ = [
+    "FEED",
     "GATE",
     "INFLIGHT",
     "LEDGER",
@@ -54,6 +60,7 @@ LEDGER = web.AppKey("ledger", Ledger)
 METRICS = web.AppKey("metrics", Metrics)
 SESSION = web.AppKey("session", aiohttp.ClientSession)
 ROUTER = web.AppKey("router", Router)
+FEED = web.AppKey("feed", Feed)
 
 
 def build_hosts(specs: list[UpstreamSpec]) -> list[Host]:
@@ -139,7 +146,8 @@ def apply_settings(app: web.Application, fresh: ProxySettings) -> list[str]:
 def create_app(settings: ProxySettings, *, recorder: Recorder | None = None) -> web.Application:
     """Build the proxy app; the upstream session opens at startup and closes at cleanup.
 
-    Statistics always record into the app's Ledger; `recorder` also hears every event.
+    Statistics always record into the app's Ledger; `recorder` also hears every event. The
+    dashboard's feed hears when a request queues, gets a lane or ends.
     """
     gate = make_gate(settings)
     router = Router(settings, gate.queue, gate)
@@ -155,18 +163,31 @@ def create_app(settings: ProxySettings, *, recorder: Recorder | None = None) -> 
             pins=router.pin_rows(),
         )
 
+    def feed_frame() -> bytes:
+        queue = gate.queue
+        waiting = queue_feed(
+            queue.waiting(),
+            lanes=queue.lanes,
+            busy=queue.busy,
+            policy=queue.service.fairness.policy,
+            now=time.monotonic(),
+        )
+        return frame(view(), waiting)
+
     metrics = Metrics(view, client_labels=settings.metrics_client_labels)
     ledger.observers.append(metrics.observe)
-    sink: Recorder = ledger if recorder is None else Tee(ledger, recorder)
+    feed = Feed(feed_frame)
+    dashboard = Dashboard(feed, SessionKeys())
+    sink = ChangeNotifier(ledger if recorder is None else Tee(ledger, recorder), feed.changed)
     handler = Handler(settings, gate, router, sink, mapper)
     inflight = InFlight()
     app = web.Application(
         client_max_size=settings.max_body_mb * 2**20,
-        middlewares=[exchange_middleware(settings, sink, inflight)],
+        middlewares=[exchange_middleware(settings, sink, inflight, admits=dashboard.admits)],
     )
     app[SETTINGS], app[GATE], app[ROUTER], app[INFLIGHT] = settings, gate, router, inflight
     app[MAPPER] = mapper
-    app[LEDGER], app[METRICS] = ledger, metrics
+    app[LEDGER], app[METRICS], app[FEED] = ledger, metrics, feed
 
     async def stats_handler(request: web.Request) -> web.Response:
         return web.json_response(text=view().model_dump_json())
@@ -209,6 +230,7 @@ def create_app(settings: ProxySettings, *, recorder: Recorder | None = None) -> 
     app.router.add_get("/stats", stats_handler)
     app.router.add_get("/metrics", metrics_handler)
     app.router.add_get("/queue", queue_handler)
+    dashboard.attach(app)
     # Registered last: the proxy's own routes above are matched first.
     app.router.add_route("*", "/{tail:.*}", handler.handle)
     return app

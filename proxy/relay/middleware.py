@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import os
 import time
+from collections.abc import Callable
 
 import structlog
 from aiohttp import web
@@ -93,9 +94,17 @@ def _log_line(request: web.Request, exchange: Exchange, outcome: Outcome) -> Non
 
 
 def exchange_middleware(
-    settings: ProxySettings, recorder: Recorder, inflight: InFlight
+    settings: ProxySettings,
+    recorder: Recorder,
+    inflight: InFlight,
+    *,
+    admits: Callable[[web.Request], bool] | None = None,
 ) -> Middleware:
-    """Build the middleware for `settings` (the token and the origins are read once, here)."""
+    """Build the middleware for `settings` (the token and the origins are read once, here).
+
+    `admits` names the requests that may go on without the bearer token (the dashboard's static
+    files, and its feed with a session value); the Host and Origin checks still apply to them.
+    """
     guard = Guard.of(settings, os.environ)
     too_big = f"request body is larger than max_body_mb ({settings.max_body_mb} MiB)"
     debug = settings.log_level == "debug"
@@ -113,7 +122,7 @@ def exchange_middleware(
             request[CORS] = guard.admit(request)
             if request.method == "OPTIONS":
                 response: web.StreamResponse = guard.preflight(request)
-            elif not guard.authorized(request):
+            elif not (guard.authorized(request) or (admits is not None and admits(request))):
                 raise errors.Unauthorized("missing or wrong 'Authorization: Bearer' token")
             else:
                 response = await handler(request)

@@ -4,6 +4,7 @@ Shutdown, in order:
 1. a handled signal sets the stop event;
 2. the listening socket closes, so no new connections are accepted;
 3. the gate closes: every queued request is answered 503 and new inference requests too;
+   the dashboard's live feeds end (open pages show that they are disconnected);
 4. running requests (laned and pass-through) get up to `drain_timeout_s` to finish; those
    still running are cancelled, which closes their upstream connections;
 5. the runner shuts down (idle keep-alive connections, then the upstream session).
@@ -24,7 +25,7 @@ from proxy.config import SettingsError
 from proxy.log import configure_logging
 from proxy.machine.limits import raise_open_file_limit
 from proxy.machine.speedups import speedups
-from proxy.relay.app import GATE, INFLIGHT, apply_settings, create_app
+from proxy.relay.app import FEED, GATE, INFLIGHT, apply_settings, create_app
 from proxy.settings import ProxySettings, split_listen
 from proxy.status import ExitStatus
 
@@ -140,6 +141,7 @@ async def run(settings: ProxySettings, reload: Reload | None = None) -> int:
     deadline = loop.time() + settings.drain_timeout_s
     await site.stop()
     refused = gate.close()
+    app[FEED].close()
     cut = 0
     try:
         async with asyncio.timeout_at(deadline):

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -46,8 +47,18 @@ def demo_settings() -> SimulatorSettings:
     )
 
 
-async def run_demo(out: TextIO | None = None, *, miner: bool = True) -> int:
-    """Simulator, then the proxy in front of it, then each step in turn."""
+async def run_demo(
+    out: TextIO | None = None,
+    *,
+    miner: bool = True,
+    watch: Callable[[str], Awaitable[object]] | None = None,
+) -> int:
+    """Simulator, then the proxy in front of it, then each step in turn.
+
+    `watch`, if given, is called with the live dashboard's URL as soon as the proxy runs, and
+    runs beside the steps (a screenshot of the page under load, for one); it is cancelled if
+    it has not finished when the steps have.
+    """
     stream = out or sys.stdout
     say = _printer(stream)
     configure_logging("warning")
@@ -58,9 +69,11 @@ async def run_demo(out: TextIO | None = None, *, miner: bool = True) -> int:
         listen="127.0.0.1:0", upstream=sim.url, lanes=LANES, num_parallel=LANES, max_queue=256
     )
     proxy = await start_app(create_app(settings), settings.listen)
+    watcher = None if watch is None else asyncio.ensure_future(watch(proxy.url + "/dashboard"))
     try:
         say(f"simulated Ollama on {sim.url} ({LANES} lanes per model)")
         say(f"lane proxy on {proxy.url} (lanes={LANES}), forwarding to it")
+        say(f"live dashboard: {proxy.url}/dashboard (open it while the demo runs)")
         async with aiohttp.ClientSession() as session:
             await step_load(session, proxy, say)
             await step_fairness(session, proxy, say)
@@ -71,6 +84,10 @@ async def run_demo(out: TextIO | None = None, *, miner: bool = True) -> int:
         await show_stats(proxy.url, console)
         await step_verdict(proxy, say)
     finally:
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
         await proxy.stop()
         await sim.stop()
     return ExitStatus.SUCCESS
