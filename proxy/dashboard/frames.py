@@ -3,11 +3,9 @@ first rows of `/queue`, with the waiting clients summed up), in Server-Sent Even
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from pydantic import BaseModel, ConfigDict
 
-from proxy.lanes.projection import Waiting
+from proxy.lanes.projection import QueueSummary
 from proxy.stats.queue_list import WaitingRow, queue_list
 from proxy.stats.schema import StatsView
 
@@ -50,22 +48,17 @@ class QueueFeed(BaseModel):
     waiting: list[WaitingRow]  # the first QUEUE_ROWS rows of /queue, in projected order
 
 
-def _clients(rows: Sequence[Waiting], now: float) -> list[ClientWaiting]:
-    counts: dict[str, int] = {}
-    oldest: dict[str, float] = {}
+def _clients(summary: QueueSummary, now: float) -> list[ClientWaiting]:
     nexts: dict[str, list[str]] = {}
-    for row in rows:
-        key = row.ticket.client
-        counts[key] = counts.get(key, 0) + 1
-        oldest[key] = min(oldest.get(key, row.ticket.enqueued_at), row.ticket.enqueued_at)
-        if row.class_position == 1:
-            nexts.setdefault(key, []).append(row.klass)
-    ranked = sorted(counts, key=lambda key: (-counts[key], key))[:CLIENT_ROWS]
+    for klass, client in summary.next_in_class.items():
+        nexts.setdefault(client, []).append(klass)
+    counts = summary.clients
+    ranked = sorted(counts, key=lambda key: (-counts[key][0], key))[:CLIENT_ROWS]
     return [
         ClientWaiting(
             client=key,
-            waiting=counts[key],
-            oldest_wait_ms=round(max(0.0, now - oldest[key]) * 1000.0, 1),
+            waiting=counts[key][0],
+            oldest_wait_ms=round(max(0.0, now - counts[key][1]) * 1000.0, 1),
             next_in=nexts.get(key, []),
         )
         for key in ranked
@@ -73,17 +66,18 @@ def _clients(rows: Sequence[Waiting], now: float) -> list[ClientWaiting]:
 
 
 def queue_feed(
-    rows: Sequence[Waiting], *, lanes: int, busy: int, policy: str, now: float
+    summary: QueueSummary, *, lanes: int, busy: int, policy: str, now: float
 ) -> QueueFeed:
-    """The `queue` event for the projected `rows` at monotonic time `now`; O(rows)."""
-    first = queue_list(rows[:QUEUE_ROWS], lanes=lanes, busy=busy, policy=policy, now=now)
+    """The `queue` event for the queue's `summary` (its first QUEUE_ROWS rows) at monotonic
+    time `now`; O(rows + clients), however deep the queue."""
+    first = queue_list(summary.rows[:QUEUE_ROWS], lanes=lanes, busy=busy, policy=policy, now=now)
     return QueueFeed(
-        depth=len(rows),
+        depth=summary.depth,
         lanes=lanes,
         busy=busy,
         policy=policy,
-        next_in_class={row.klass: row.ticket.client for row in rows if row.class_position == 1},
-        clients=_clients(rows, now),
+        next_in_class=dict(summary.next_in_class),
+        clients=_clients(summary, now),
         waiting=first.waiting,
     )
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from proxy.lanes.ring import CLASSES, FairRing, HoldTime, Ticket
 from proxy.lanes.service import ServiceCounters
 
-__all__ = ["Waiting", "project"]
+__all__ = ["QueueSummary", "Waiting", "project"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +21,16 @@ class Waiting:
     class_position: int
     position: int  # over all classes
     eta_s: float  # estimated seconds until it starts
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSummary:
+    """The first rows of the projected order, and what a view needs of the rest (rule 17)."""
+
+    rows: list[Waiting]  # the first rows in projected order
+    depth: int  # every queued ticket
+    next_in_class: dict[str, str]  # class -> the client whose ticket starts first in it
+    clients: dict[str, tuple[int, float]]  # client -> (queued tickets, oldest enqueued_at)
 
 
 def _class_order(
@@ -56,11 +66,18 @@ def _class_order(
 
 
 def project(
-    ring: FairRing, service: ServiceCounters, hold: HoldTime, lanes: int, *, upto: int | None = None
+    ring: FairRing,
+    service: ServiceCounters,
+    hold: HoldTime,
+    lanes: int,
+    *,
+    upto: int | None = None,
+    limit: int | None = None,
 ) -> list[Waiting]:
-    """Every queued ticket in projected order; with `upto` (a ticket id), stop at that ticket.
+    """Every queued ticket in projected order; with `upto` (a ticket id), stop at that ticket;
+    with `limit`, after that many rows.
 
-    O(tickets x log clients); the live queue is never changed.
+    O(rows x log clients + clients); the live queue is never changed.
     """
     rows: list[Waiting] = []
     ahead = 0
@@ -70,6 +87,6 @@ def project(
         for place, ticket in enumerate(order, start=1):
             rows.append(Waiting(ticket, klass, place, ahead + 1, hold.wait_s(ahead, max(1, lanes))))
             ahead += 1
-            if ticket.id == upto:
+            if ticket.id == upto or len(rows) == limit:
                 return rows
     return rows

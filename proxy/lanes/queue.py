@@ -81,7 +81,8 @@ and 13, `detours` rules 10 and 11 (over `backlog.Backlog`, rule 16), and `projec
 16. Cost. submit, cancel, finish and charge are O(1) amortised (plus O(hosts) for the queue
    bound); each admitted ticket costs at most O(hosts x models queued), plus O(clients in its
    class) with `tokens`; snapshot() is O(clients + models queued x hosts), never O(tickets).
-17. Projection. waiting() and position() project the admission order if nothing else arrived:
+17. Projection. waiting(), place() and summary() project the admission order if nothing else
+   arrived (summary() and place() stop early, so a view of a deep queue is not O(depth)):
    classes best first, each by its policy with each ticket's estimated cost (prompt estimate
    and its client's mean output). A ticket's estimated start is (tickets ahead + 1) / lanes x
    the mean lane-hold time. Model limits (rule 6) and bypass (rule 10) can start some sooner.
@@ -96,7 +97,7 @@ from proxy.lanes.backlog import Backlog
 from proxy.lanes.detours import Detours
 from proxy.lanes.hosts import HostTable
 from proxy.lanes.placement import Host, choose
-from proxy.lanes.projection import Waiting, project
+from proxy.lanes.projection import QueueSummary, Waiting, project
 from proxy.lanes.records import Overflow, SchedulerError
 from proxy.lanes.ring import CLASSES, RANK, FairRing, HoldTime, Ticket, TicketState
 from proxy.lanes.service import Fairness, ServiceCounters
@@ -266,16 +267,33 @@ class LaneQueue(HostTable):
         """Seconds until one more ticket would start, from the measured lane-hold time."""
         return self._hold.wait_s(self.depth, self.healthy_lanes())
 
-    def waiting(self) -> list[Waiting]:
-        """Every queued ticket in projected admission order, with its ETA (rule 17)."""
-        return project(self._ring, self._service, self._hold, self.healthy_lanes())
+    def waiting(self, limit: int | None = None) -> list[Waiting]:
+        """Queued tickets in projected admission order with their ETAs (rule 17); all of them,
+        or the first `limit`."""
+        return project(self._ring, self._service, self._hold, self.healthy_lanes(), limit=limit)
+
+    def summary(self, limit: int) -> QueueSummary:
+        """The first `limit` rows of waiting(), the next client of each class, and per client
+        its queued tickets and the oldest's submission time; O(limit + clients), not O(depth)."""
+        oldest = self._ring.oldest_by_client()
+        return QueueSummary(
+            rows=self.waiting(limit),
+            depth=self.depth,
+            next_in_class=self._ring.next_clients(),
+            clients={c: (n, oldest[c]) for c, n in self._by_client.items() if c in oldest},
+        )
+
+    def place(self, ticket: Ticket) -> Waiting | None:
+        """A queued ticket's row in the projected order (rule 17); None if it is not queued."""
+        if self._queued.get(ticket.id) is not ticket:
+            return None
+        lanes = self.healthy_lanes()
+        return project(self._ring, self._service, self._hold, lanes, upto=ticket.id)[-1]
 
     def position(self, ticket: Ticket) -> int:
         """A queued ticket's projected position over all classes (1-based); 0 if not queued."""
-        if self._queued.get(ticket.id) is not ticket:
-            return 0
-        rows = project(self._ring, self._service, self._hold, 1, upto=ticket.id)
-        return rows[-1].position
+        row = self.place(ticket)
+        return 0 if row is None else row.position
 
     def snapshot(self) -> QueueSnapshot:
         """The counters now, and per host the queued work it could take (rule 15)."""

@@ -184,6 +184,23 @@ class FairRing:
             return lowest
         return next(iter(ring))
 
+    def next_clients(self) -> dict[str, str]:
+        """Per non-empty class, the client whose turn it is there (O(clients))."""
+        return {
+            CLASSES[rank]: self._next_client(ring) for rank, ring in enumerate(self._rings) if ring
+        }
+
+    def oldest_by_client(self) -> dict[str, float]:
+        """Per client, when its oldest queued ticket was submitted (O(clients x classes))."""
+        oldest: dict[str, float] = {}
+        for rank, ring in enumerate(self._rings):
+            entered = self._entered[rank]
+            for client, fifo in ring.items():
+                first = next(t for t in fifo if entered.get(t.id) is t)
+                at = oldest.get(client)
+                oldest[client] = first.enqueued_at if at is None else min(at, first.enqueued_at)
+        return oldest
+
     def live(self, rank: int) -> list[tuple[str, list[Ticket]]]:
         """Class `rank`'s clients in ring order, each with its queued tickets there, oldest
         first (O(tickets in the class); for projections and views)."""

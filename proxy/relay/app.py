@@ -12,7 +12,7 @@ import aiohttp
 from aiohttp import web
 
 from proxy.dashboard.feed import Feed
-from proxy.dashboard.frames import frame, queue_feed
+from proxy.dashboard.frames import QUEUE_ROWS, frame, queue_feed
 from proxy.dashboard.notifier import ChangeNotifier
 from proxy.dashboard.routes import Dashboard
 from proxy.dashboard.sessions import SessionKeys
@@ -166,7 +166,7 @@ def create_app(settings: ProxySettings, *, recorder: Recorder | None = None) -> 
     def feed_frame() -> bytes:
         queue = gate.queue
         waiting = queue_feed(
-            queue.waiting(),
+            queue.summary(QUEUE_ROWS),
             lanes=queue.lanes,
             busy=queue.busy,
             policy=queue.service.fairness.policy,

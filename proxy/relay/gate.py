@@ -217,12 +217,8 @@ class LaneGate:
 
     def progress(self, ticket: Ticket) -> tuple[int, float]:
         """A queued ticket's projected position (1-based; 0 once it runs) and ETA in seconds."""
-        if ticket.state is not TicketState.QUEUED:
-            return 0, 0.0
-        for row in self._queue.waiting():
-            if row.ticket is ticket:
-                return row.position, row.eta_s
-        return 0, 0.0
+        row = self._queue.place(ticket)
+        return (0, 0.0) if row is None else (row.position, row.eta_s)
 
     async def _acquire(self, lease: Lease, avoid: frozenset[str]) -> Ticket:
         if self._closed:

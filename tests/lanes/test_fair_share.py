@@ -321,3 +321,17 @@ class TestRule17Projection:
         ticket = queue.submit("a", "normal", 0.0)
         queue.admit(0.0)
         assert queue.position(ticket) == 0
+
+    def test_a_summary_reads_the_head_of_a_deep_queue(self) -> None:
+        """summary(limit): the first rows as waiting() has them, the exact depth, the next client
+        of each class and every client's count and oldest submission."""
+        queue = queue_of()
+        queue.submit("holder", "normal", 0.0)
+        queue.admit(0.0)
+        for i in range(300):
+            queue.submit(f"c{i % 3}", "batch" if i % 2 else "normal", float(i))
+        summary = queue.summary(10)
+        assert [r.ticket.id for r in summary.rows] == [r.ticket.id for r in queue.waiting()[:10]]
+        assert summary.depth == 300
+        assert summary.next_in_class == {"normal": "c0", "batch": "c1"}
+        assert summary.clients == {"c0": (100, 0.0), "c1": (100, 1.0), "c2": (100, 2.0)}
