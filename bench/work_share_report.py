@@ -101,12 +101,13 @@ def _policies(by_requests: VariantRun, by_tokens: VariantRun) -> str:
 
 def _aging(by_requests: VariantRun, by_tokens: VariantRun) -> str:
     return (
-        f"With the default aging ({by_tokens.variant.aging_s:g} s), a request that has waited "
-        "aging_s moves up to `interactive` and goes first there, in the order requests moved "
-        f"up; {_aged(by_tokens)} of the tokens run's requests did, and its shares come to "
+        f"With the default aging ({by_tokens.variant.aging_s:g} s), {_aged(by_requests)} of the "
+        f"requests run's requests and {_aged(by_tokens)} of the tokens run's waited aging_s or "
+        "more. By requests, a request moves up a class once it has waited aging_s. By tokens, a "
+        "class that keeps getting lanes does not age (only a class starved by the classes above "
+        "it does), so the shares still come to "
         f"{_times(_share_ratio(by_tokens))} against {_times(_share_ratio(by_requests))} by "
-        "requests. Aging bounds every wait by design, so fair share by work holds only while "
-        "the waits it asks of the heavy client stay under aging_s."
+        "requests."
     )
 
 
