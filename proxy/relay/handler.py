@@ -112,7 +112,7 @@ class Handler:
                         request, facts, exchange, body=body, lease=lease, tap=tap
                     )
                 finally:
-                    tap.settle()
+                    exchange.answer = tap.settle()
         finally:
             exchange.queue_ms = _ms(lease.queue_s)
             exchange.queue_position = lease.position

@@ -144,7 +144,9 @@ def exchange_middleware(
             inflight.leave(task)
             outcome = decide(record, status=status, error=error)
             if record.queued:
-                recorder.request_finished(record.rid, outcome=outcome, now=time.monotonic())
+                recorder.request_finished(
+                    record.rid, outcome=outcome, now=time.monotonic(), answer=record.answer
+                )
             _log_line(request, record, outcome)
 
     return exchange

@@ -45,26 +45,34 @@ def _last_object(tail: bytes) -> bytes:
     return line.removeprefix(b"data: ")
 
 
+def _int(found: dict[bytes, bytes], key: bytes) -> int | None:
+    value = found.get(key)
+    return None if value is None else int(value)
+
+
+def _first(found: dict[bytes, bytes], keys: tuple[bytes, ...]) -> int | None:
+    for key in keys:
+        value = found.get(key)
+        if value is not None:
+            return int(value)
+    return None
+
+
 def parse_final(tail: bytes) -> FinalMetrics:
     """Read the metrics in `tail`, the latest value of each winning; absent ones stay None.
 
     Only final objects carry these keys (Ollama's last chunk, `/v1` usage, or a usage event
     followed by a closing event), and model text cannot contain them unescaped.
     """
-    found: dict[bytes, int] = {}
-    for match in _NUMBER.finditer(tail):
-        found[match.group(1)] = int(match.group(2))
-    prompt = next((found[k] for k in _PROMPT_KEYS if k in found), None)
-    output = next((found[k] for k in _OUTPUT_KEYS if k in found), None)
-    error = _last_object(tail).startswith(b'{"error"')
+    found = dict(_NUMBER.findall(tail))  # one C pass; a later pair overwrites an earlier one
     return FinalMetrics(
-        prompt_tokens=prompt,
-        eval_tokens=output,
-        load_ns=found.get(b"load_duration"),
-        prompt_eval_ns=found.get(b"prompt_eval_duration"),
-        eval_ns=found.get(b"eval_duration"),
-        total_ns=found.get(b"total_duration"),
-        error=error,
+        prompt_tokens=_first(found, _PROMPT_KEYS),
+        eval_tokens=_first(found, _OUTPUT_KEYS),
+        load_ns=_int(found, b"load_duration"),
+        prompt_eval_ns=_int(found, b"prompt_eval_duration"),
+        eval_ns=_int(found, b"eval_duration"),
+        total_ns=_int(found, b"total_duration"),
+        error=_last_object(tail).startswith(b'{"error"'),
     )
 
 

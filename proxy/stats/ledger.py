@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from proxy.lanes.queue import QueueSnapshot
 from proxy.lanes.snapshot import ModelSnapshot
 from proxy.ollama import LoadedModel
-from proxy.stats.chunks import FinalMetrics, StreamTally
+from proxy.stats.chunks import FinalMetrics
 from proxy.stats.recorder import Outcome
 from proxy.stats.records import Finished, HostSeen, Keyed, Request, guarded
 from proxy.stats.warnings import (
@@ -25,6 +25,7 @@ from proxy.stats.windows import SampleWindow, SecondBuckets
 __all__ = ["OTHER", "Ledger"]
 
 OTHER = "(other)"
+_NOTHING_READ = FinalMetrics()
 
 
 class Ledger:
@@ -90,9 +91,7 @@ class Ledger:
     ) -> None:
         client = self._key(self.clients, client)
         model = self._key(self.models, model)
-        self.requests[rid] = Request(
-            client, priority, model, route, now, StreamTally(sse=route.startswith("/v1/"))
-        )
+        self.requests[rid] = Request(client, priority, model, route, now)
         self.counts["received"] += 1
         self.clients[client].requests += 1
         self.models[model].requests += 1
@@ -130,18 +129,20 @@ class Ledger:
             req.status = status
 
     @guarded
-    def chunk_relayed(self, rid: int, data: bytes, now: float) -> None:
+    def chunk_relayed(self, rid: int, tokens: int, now: float) -> None:
         req = self.requests.get(rid)
         if req is None:
             return
         if req.first_byte_at is None:
             req.first_byte_at = now
-        new = req.tally.feed(data)
-        if new:
-            self.buckets.add(now, "output", new)
+        if tokens:
+            req.streamed += tokens
+            self.buckets.add(now, "output", tokens)
 
     @guarded
-    def request_finished(self, rid: int, *, outcome: Outcome, now: float) -> None:
+    def request_finished(
+        self, rid: int, *, outcome: Outcome, now: float, answer: FinalMetrics | None = None
+    ) -> None:
         req = self.requests.pop(rid, None)
         if req is None:
             return
@@ -151,7 +152,7 @@ class Ledger:
             return
         if self.running.pop(rid, None) is not None:
             self._busy_change(-1, now)
-        final = req.tally.final()
+        final = _NOTHING_READ if answer is None else answer
         self._count_admitted(req, outcome, final, now)
         first_byte_s = None
         if req.first_byte_at is not None:
@@ -261,9 +262,9 @@ class Ledger:
 
     def _count_tokens(self, req: Request, final: FinalMetrics, now: float) -> None:
         prompt = final.prompt_tokens or 0
-        output = final.eval_tokens if final.eval_tokens is not None else req.tally.tokens
-        if output > req.tally.tokens:
-            self.buckets.add(now, "output", output - req.tally.tokens)
+        output = final.eval_tokens if final.eval_tokens is not None else req.streamed
+        if output > req.streamed:
+            self.buckets.add(now, "output", output - req.streamed)
         self.prompt_tokens += prompt
         self.eval_tokens += output
         for row in (self.clients[req.client], self.models[req.model]):
@@ -301,7 +302,7 @@ class Ledger:
             warm=warm is not None and req.admitted_at is not None and warm <= req.admitted_at,
             still_loaded=seen is None or seen.checked_at is None or name in loaded,
             first_byte_ms=None if first_byte_s is None else first_byte_s * 1000.0,
-            streamed_tokens=req.tally.tokens,
+            streamed_tokens=req.streamed,
             final=final,
             lanes_cause=None if row is None else queueing_cause(name, row),
         )

@@ -11,7 +11,6 @@ from typing import ParamSpec
 import structlog
 
 from proxy.ollama import LoadedModel
-from proxy.stats.chunks import StreamTally
 from proxy.stats.recorder import OutcomeKind
 
 __all__ = ["Finished", "HostCounters", "HostSeen", "Keyed", "Request", "guarded"]
@@ -43,7 +42,6 @@ class Request:
     model: str
     route: str
     received_at: float
-    tally: StreamTally
     admitted_at: float | None = None
     host: str = ""
     lane: int = -1
@@ -51,6 +49,7 @@ class Request:
     previous: dict[str, object] | None = None
     first_byte_at: float | None = None
     status: int | None = None
+    streamed: int = 0  # tokens streamed so far (the request path's tally)
 
 
 @dataclass(slots=True)
