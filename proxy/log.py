@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json as jsonlib
 import logging
 import sys
 from typing import Any
@@ -13,6 +14,22 @@ __all__ = ["StdlibBridge", "configure_logging"]
 _configured = False
 # Libraries that log through the standard library; their records become one structlog line.
 _BRIDGED = ("aiohttp.server", "aiohttp.web", "aiohttp.client", "asyncio")
+
+
+def _fallback(value: Any) -> Any:
+    """What JSON cannot hold natively: its `__structlog__()`, else its repr (structlog's rule)."""
+    try:
+        return value.__structlog__()
+    except AttributeError:
+        return repr(value)
+
+
+# One encoder for every line: `json.dumps(..., default=...)` would build a new one per call.
+_ENCODE = jsonlib.JSONEncoder(default=_fallback).encode
+
+
+def _serialize(event: Any, **_: Any) -> str:
+    return _ENCODE(event)
 
 
 class StdlibBridge(logging.Handler):
@@ -36,13 +53,19 @@ class StdlibBridge(logging.Handler):
         getattr(structlog.get_logger("stdlib"), level)("library_log", **fields)
 
 
-def configure_logging(level: str = "info", *, json: bool | None = None) -> None:
-    """Set up structlog for the process; later calls only change the level."""
+def configure_logging(
+    level: str = "info", *, json: bool | None = None, cache: bool = False
+) -> None:
+    """Set up structlog for the process; later calls only change the level.
+
+    `cache`: each logger binds its configuration on first use instead of on every call (a
+    long-running process such as `lanes serve`, whose level only changes with a restart).
+    """
     global _configured
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
     use_json = (not sys.stderr.isatty()) if json is None else json
     renderer: Any = (
-        structlog.processors.JSONRenderer()
+        structlog.processors.JSONRenderer(serializer=_serialize)
         if use_json
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
@@ -56,7 +79,7 @@ def configure_logging(level: str = "info", *, json: bool | None = None) -> None:
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=False,
+        cache_logger_on_first_use=cache,
     )
     bridge = StdlibBridge(tracebacks=numeric <= logging.DEBUG)
     for name in _BRIDGED:

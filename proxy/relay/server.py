@@ -46,7 +46,7 @@ Reload = Callable[[], ProxySettings]
 
 def serve(settings: ProxySettings, reload: Reload | None = None) -> int:
     """Run the proxy until a handled signal and a drain; uses uvloop when it is installed."""
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, cache=True)
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency except on Windows
