@@ -172,8 +172,7 @@ class LaneQueue(HostTable):
         rank = RANK.get(priority)
         if rank is None:
             raise SchedulerError(f"unknown priority {priority!r}; expected one of {CLASSES}")
-        free = sum(h.spare() for h in self.hosts)
-        if free <= self.depth and self.depth >= self._max_queue:
+        if self.depth >= self._max_queue and sum(h.spare() for h in self.hosts) <= self.depth:
             raise Overflow(self.depth, self.wait_estimate_s())
         self._next_id += 1
         ticket = Ticket(self._next_id, client, priority, model, now, frozenset(avoid))

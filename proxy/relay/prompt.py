@@ -28,7 +28,11 @@ def estimate_prompt_tokens(doc: dict[str, Any]) -> int:
     Images and tool schemas are not counted; Ollama's own `prompt_eval_count` settles the
     charge when the answer ends (queue rule 4).
     """
-    chars = sum(_chars(doc.get(name)) for name in _TEXT_FIELDS)
+    chars = 0
+    for name in _TEXT_FIELDS:
+        value = doc.get(name)
+        if value is not None:
+            chars += _chars(value)
     messages = doc.get("messages")
     if isinstance(messages, list):
         chars += sum(_chars(m.get("content")) for m in messages if isinstance(m, dict))
