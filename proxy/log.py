@@ -5,12 +5,18 @@ from __future__ import annotations
 import json as jsonlib
 import logging
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 
-__all__ = ["StdlibBridge", "configure_logging"]
+__all__ = ["ACCESS_EVENT", "StdlibBridge", "configure_logging", "log_access"]
 
+ACCESS_EVENT = "request_finished"
+_access = structlog.get_logger("proxy.access")
+# Set by configure_logging(cache=True) with JSON lines at info or below: where `log_access`
+# prints its line itself, to the bytes structlog's chain would print (see log_access).
+_direct: structlog.PrintLogger | None = None
 _configured = False
 # Libraries that log through the standard library; their records become one structlog line.
 _BRIDGED = ("aiohttp.server", "aiohttp.web", "aiohttp.client", "asyncio")
@@ -30,6 +36,24 @@ _ENCODE = jsonlib.JSONEncoder(default=_fallback).encode
 
 def _serialize(event: Any, **_: Any) -> str:
     return _ENCODE(event)
+
+
+def log_access(fields: dict[str, Any]) -> None:
+    """The one line per request: `request_finished` at info with `fields`, in their order.
+
+    In `lanes serve` (JSON lines, loggers cached) the line is rendered here: `fields`, then
+    `event`, `level` and `timestamp`, as `configure_logging`'s chain orders them, through the
+    same encoder and the same locked printer; no processor calls, about a third of the cost.
+    Anywhere else (a terminal, tests capturing events, bound contextvars) structlog renders it.
+    """
+    printer = _direct
+    if printer is None or structlog.contextvars.get_contextvars():
+        _access.info(ACCESS_EVENT, **fields)
+        return
+    fields["event"] = ACCESS_EVENT
+    fields["level"] = "info"
+    fields["timestamp"] = datetime.now(tz=UTC).isoformat().replace("+00:00", "Z")
+    printer.msg(_ENCODE(fields))
 
 
 class StdlibBridge(logging.Handler):
@@ -61,7 +85,7 @@ def configure_logging(
     `cache`: each logger binds its configuration on first use instead of on every call (a
     long-running process such as `lanes serve`, whose level only changes with a restart).
     """
-    global _configured
+    global _configured, _direct
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
     use_json = (not sys.stderr.isatty()) if json is None else json
     renderer: Any = (
@@ -81,6 +105,8 @@ def configure_logging(
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=cache,
     )
+    direct = cache and use_json and numeric <= logging.INFO
+    _direct = structlog.PrintLogger(file=sys.stderr) if direct else None
     bridge = StdlibBridge(tracebacks=numeric <= logging.DEBUG)
     for name in _BRIDGED:
         library = logging.getLogger(name)
