@@ -12,7 +12,7 @@ MODULES = sorted(
     path
     for package in ("proxy", "miner", "bench")
     for path in (ROOT / package).rglob("*.py")
-    if not any(part.startswith(".venv") for part in path.parts)  # bench/.venv-* too
+    if not any(part.startswith(".") for part in path.relative_to(ROOT).parts)  # venvs
 )
 MAX_LINES = 350  # "under about 300": a module that grows past this gets split
 
