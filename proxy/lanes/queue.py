@@ -167,18 +167,33 @@ class LaneQueue(HostTable):
         model: str = "",
         avoid: Iterable[str] = (),
         prompt_tokens: int = 0,
+        at_once: bool = False,
     ) -> Ticket:
-        """Queue a ticket for `model` (`prompt_tokens`: an estimate); `admit()` binds it."""
+        """Queue a ticket for `model` (`prompt_tokens`: an estimate); `admit()` binds it.
+
+        `at_once` (an arrival that admit(now) follows at once): with nothing queued, admit()
+        would bind this ticket first, to the host choose() picks, with no other ticket to
+        detour to; that binding is made here instead, without a pass through the ring.
+        """
         rank = RANK.get(priority)
         if rank is None:
             raise SchedulerError(f"unknown priority {priority!r}; expected one of {CLASSES}")
         if self.depth >= self._max_queue and sum(h.spare() for h in self.hosts) <= self.depth:
             raise Overflow(self.depth, self.wait_estimate_s())
+        avoided = frozenset(avoid)
+        host = None
+        if at_once and not self._queued and self.lane_free():
+            host = choose(self.hosts, model, avoid=avoided, turn=self._turn)
         self._next_id += 1
-        ticket = Ticket(self._next_id, client, priority, model, now, frozenset(avoid))
+        ticket = Ticket(self._next_id, client, priority, model, now, avoided)
         ticket.prompt_tokens = max(0, prompt_tokens)
         self._now = now
         self._service.hold(client)
+        if host is not None:
+            ticket.rank, ticket.entered_at = rank, now  # as ring.join() would set them
+            self._service.forget(now)  # what admit() does first
+            self._detours.affinity(host, ticket, now)  # None with an empty backlog
+            return self._bind(ticket, host, now, queued=False)
         self._queued[ticket.id] = ticket
         self._ring.join(ticket, rank, now)
         self._backlog.add(ticket)
@@ -292,14 +307,18 @@ class LaneQueue(HostTable):
         found = self._detours.bypass()
         return None if found is None else self._bind(found[0], found[1], now)
 
-    def _bind(self, ticket: Ticket, host: Host, now: float, *, turn: bool = False) -> Ticket:
-        """Bind `ticket` to `host`; `turn`: it is the fair head, so its client's turn ends."""
-        if turn:
+    def _bind(
+        self, ticket: Ticket, host: Host, now: float, *, turn: bool = False, queued: bool = True
+    ) -> Ticket:
+        """Bind `ticket` to `host`; `turn`: it is the fair head, so its client's turn ends;
+        `queued` False: bound on arrival (`submit(at_once=True)`), never in the ring."""
+        if queued and turn:
             popped = self._ring.pop()
             assert popped is ticket
-        else:
+        elif queued:
             self._ring.leave(ticket)
-        self._unqueue(ticket)
+        if queued:
+            self._unqueue(ticket)
         ticket.upstream = host.name
         ticket.lane = host.bind(ticket.model)
         ticket.state = TicketState.ADMITTED

@@ -228,6 +228,7 @@ class LaneGate:
                 model=facts.model_key,
                 avoid=avoid,
                 prompt_tokens=facts.prompt_tokens,
+                at_once=True,  # admitted at once when nothing waits; _dispatch does the rest
             )
         except Overflow as exc:
             raise errors.QueueFull(
