@@ -18,7 +18,6 @@ from proxy.stats.warnings import (
     WarningBook,
     WarningCheck,
     final_warnings,
-    queueing_cause,
 )
 from proxy.stats.windows import SampleWindow, SecondBuckets
 
@@ -286,9 +285,12 @@ class Ledger:
     ) -> None:
         name = req.model if ":" in req.model else f"{req.model}:latest"
         seen = self.hosts.get(req.host)
-        loaded = {m.name: m.context_length for m in seen.loaded} if seen is not None else {}
+        mine = None if seen is None else next((m for m in seen.loaded if m.name == name), None)
         own = req.options.get("num_ctx")
-        num_ctx = own if isinstance(own, int) and not isinstance(own, bool) else loaded.get(name)
+        if isinstance(own, int) and not isinstance(own, bool):
+            num_ctx: int | None = own
+        else:
+            num_ctx = None if mine is None else mine.context_length
         warm = self.warm_since.get((req.host, req.model))
         where = req.host if len(self.hosts) > 1 else None
         row = self.lane_rows.get((req.host, name))
@@ -300,11 +302,11 @@ class Ledger:
             options=req.options,
             previous=req.previous,
             warm=warm is not None and req.admitted_at is not None and warm <= req.admitted_at,
-            still_loaded=seen is None or seen.checked_at is None or name in loaded,
+            still_loaded=seen is None or seen.checked_at is None or mine is not None,
             first_byte_ms=None if first_byte_s is None else first_byte_s * 1000.0,
             streamed_tokens=req.streamed,
             final=final,
-            lanes_cause=None if row is None else queueing_cause(name, row),
+            lanes_row=row,
         )
         found = final_warnings(
             check,
@@ -313,4 +315,5 @@ class Ledger:
         )
         for kind, example in found:
             self._warn(kind, example)
-        self.warm_since.setdefault((req.host, req.model), self.clock())
+        if (req.host, req.model) not in self.warm_since:
+            self.warm_since[req.host, req.model] = self.clock()

@@ -164,7 +164,7 @@ class WarningCheck:
     first_byte_ms: float | None
     streamed_tokens: int
     final: FinalMetrics
-    lanes_cause: str | None = None  # why Ollama may have queued it, from the lane map
+    lanes_row: ModelLanes | None = None  # its lane-map row: why Ollama may have queued it
 
 
 def final_warnings(
@@ -191,7 +191,9 @@ def final_warnings(
             out.append(("model_reloaded", f"{who}: load_duration {load_ms:.0f} ms{why}"))
     queued_ms = _upstream_wait_ms(facts)
     if queued_ms is not None and queued_ms > upstream_queue_warn_ms:
-        cause = f"; {facts.lanes_cause}" if facts.lanes_cause else ""
+        row, model = facts.lanes_row, facts.model
+        name = model if ":" in model else f"{model}:latest"
+        cause = "" if row is None else f"; {queueing_cause(name, row)}"
         out.append(
             (
                 "upstream_queueing",
