@@ -92,7 +92,7 @@ from proxy.lanes.backlog import Backlog
 from proxy.lanes.detours import Detours
 from proxy.lanes.hosts import HostTable
 from proxy.lanes.placement import Host, choose
-from proxy.lanes.projection import Waiting, project
+from proxy.lanes.projection import Waiting, position, project
 from proxy.lanes.records import Overflow, SchedulerError
 from proxy.lanes.ring import CLASSES, RANK, FairRing, HoldTime, Ticket, TicketState
 from proxy.lanes.service import Fairness, ServiceCounters
@@ -284,8 +284,7 @@ class LaneQueue(HostTable):
         """A queued ticket's projected position over all classes (1-based); 0 if not queued."""
         if self._queued.get(ticket.id) is not ticket:
             return 0
-        rows = project(self._ring, self._service, self._hold, 1, upto=ticket.id)
-        return rows[-1].position
+        return position(self._ring, self._service, ticket)
 
     def snapshot(self) -> QueueSnapshot:
         """The counters now, and per host the queued work it could take (rule 15)."""
