@@ -12,6 +12,7 @@ from bench.contenders import (
     SIM_MODEL,
     SimTiming,
     Skipped,
+    start_floor,
     start_lanes,
     start_litellm,
     start_nginx,
@@ -112,6 +113,9 @@ async def _contenders(
     lanes = await start_lanes(sim.url, ctx.tmp, lanes=128)
     services.append(lanes)
     found.append(Contender("lanes serve", lanes.url, SIM_MODEL, ("native", "v1"), lanes))
+    floor = await start_floor(sim.url, ctx.tmp)  # the yardstick: a bare aiohttp pass-through
+    services.append(floor)
+    found.append(Contender("floor", floor.url, SIM_MODEL, ("native", "v1"), floor))
     port = int(sim.url.rsplit(":", 1)[1])
     if "nginx" in ctx.contenders:
         nginx = await start_nginx(port, ctx.tmp, install=ctx.install)
@@ -133,7 +137,9 @@ async def _contenders(
 
 async def run(ctx: Context) -> Section:
     """Run scenario 1 and return its section."""
-    section = Section("overhead", "1. Overhead: direct vs lanes serve vs nginx vs LiteLLM")
+    section = Section(
+        "overhead", "1. Overhead: direct vs lanes serve vs the floor vs nginx vs LiteLLM"
+    )
     begin = time.monotonic()
     plan = _plan(ctx.smoke)
     skipped: list[Skipped] = []
