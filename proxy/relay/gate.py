@@ -108,7 +108,9 @@ class Lease:
     async def _take(self) -> None:
         started = self._gate.clock()
         try:
-            ticket = await self._gate._acquire(self, self.avoid)
+            ticket = self._gate._submit(self, self.avoid)
+            if ticket.state is TicketState.QUEUED:
+                await self._gate._wait(ticket)
         except BaseException:
             self.queue_s += self._gate.clock() - started
             raise
@@ -215,7 +217,9 @@ class LaneGate:
                 return row.position, row.eta_s
         return 0, 0.0
 
-    async def _acquire(self, lease: Lease, avoid: frozenset[str]) -> Ticket:
+    def _submit(self, lease: Lease, avoid: frozenset[str]) -> Ticket:
+        """Queue the lease's ticket and hand out free lanes; the ticket comes back admitted
+        when it got one at once (the usual case), else queued for `_wait`."""
         if self._closed:
             raise self._draining()
         now = self.clock()
@@ -240,7 +244,6 @@ class LaneGate:
             lease.ticket = ticket  # so progress() can find it while it waits
             if not avoid:  # a first arrival, not a retry
                 lease.position = self._queue.position(ticket)
-            await self._wait(ticket)
         return ticket
 
     async def _wait(self, ticket: Ticket) -> None:
