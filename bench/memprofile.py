@@ -139,12 +139,17 @@ async def measure(
     if before is None or after is None:
         return Held(kind, held, rss1 - rss0, 0, [])
     diff = after.compare_to(before, "lineno")
-    rows = [
-        (f"{d.traceback[0].filename.split('site-packages/')[-1]}:{d.traceback[0].lineno}",
-         d.size_diff, d.count_diff)
-        for d in diff[:top]
-    ]  # fmt: skip
+    rows = [(_site(d.traceback[0]), d.size_diff, d.count_diff) for d in diff[:top]]
     return Held(kind, held, rss1 - rss0, sum(d.size_diff for d in diff), rows)
+
+
+def _site(frame: tracemalloc.Frame) -> str:
+    """`file:line`, relative to site-packages, the standard library or this repository."""
+    name = frame.filename.split("site-packages/")[-1]
+    name = name.removeprefix(str(Path(__file__).resolve().parent.parent) + "/")
+    if "/lib/python3" in name:
+        name = "stdlib/" + name.split("/lib/python3", 1)[1].split("/", 1)[1]
+    return f"{name}:{frame.lineno}"
 
 
 def _markdown(found: list[Held]) -> list[str]:

@@ -92,7 +92,9 @@ def by_proxy_frame(raw: str, top: int = 30) -> list[str]:
     return lines + [f"| {n / total:.1%} | `{f}` |" for f, n in charged.most_common(top)]
 
 
-async def _profile(requests: int, concurrency: int, tmp: Path, *, floor: bool) -> str:
+async def _profile(
+    requests: int, concurrency: int, tmp: Path, *, floor: bool, rate: int = 250
+) -> str:
     sim = await start_simulator(SimTiming(lanes=128), tmp)
     if floor:
         proxy = await start_floor(sim.url, tmp)
@@ -101,7 +103,7 @@ async def _profile(requests: int, concurrency: int, tmp: Path, *, floor: bool) -
     out = tmp / "profile.txt"
     try:
         spy = await asyncio.create_subprocess_exec(
-            str(py_spy()), "record", "-p", str(proxy.process.pid), "-r", "250", "-f", "raw",
+            str(py_spy()), "record", "-p", str(proxy.process.pid), "-r", str(rate), "-f", "raw",
             "-o", str(out), "--nonblocking",
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
@@ -123,9 +125,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--floor", action="store_true", help="profile bench/floor.py instead")
     parser.add_argument("--raw", type=Path, help="also write py-spy's raw stacks here")
+    parser.add_argument("--rate", type=int, default=250, help="samples per second")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        raw = asyncio.run(_profile(args.requests, args.concurrency, Path(tmp), floor=args.floor))
+        raw = asyncio.run(
+            _profile(args.requests, args.concurrency, Path(tmp), floor=args.floor, rate=args.rate)
+        )
     if args.raw:
         args.raw.write_text(raw)
     print("\n".join([*summarize(raw), "", *by_proxy_frame(raw)]))
