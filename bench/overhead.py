@@ -14,6 +14,7 @@ from bench.contenders import (
     SIM_MODEL,
     SimTiming,
     Skipped,
+    start_floor,
     start_lanes,
     start_litellm,
     start_nginx,
@@ -158,6 +159,9 @@ async def _contenders(
     pages.append(dashboards)
     await dashboards.open()
     found.append(Contender(WITH_DASHBOARDS, watched.url, SIM_MODEL, ("native", "v1"), watched))
+    floor = await start_floor(sim.url, ctx.tmp)  # the yardstick: a bare aiohttp pass-through
+    services.append(floor)
+    found.append(Contender("floor", floor.url, SIM_MODEL, ("native", "v1"), floor))
     port = int(sim.url.rsplit(":", 1)[1])
     if "nginx" in ctx.contenders:
         nginx = await start_nginx(port, ctx.tmp, install=ctx.install)
@@ -179,7 +183,9 @@ async def _contenders(
 
 async def run(ctx: Context) -> Section:
     """Run scenario 1 and return its section."""
-    section = Section("overhead", "1. Overhead: direct vs lanes serve vs nginx vs LiteLLM")
+    section = Section(
+        "overhead", "1. Overhead: direct vs lanes serve vs the floor vs nginx vs LiteLLM"
+    )
     begin = time.monotonic()
     plan = _plan(ctx.smoke)
     skipped: list[Skipped] = []

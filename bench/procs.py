@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -211,19 +212,26 @@ def python_argv(*args: str) -> list[str]:
 
 
 async def run_json_module(module: str, spec: dict[str, Any], limit_s: float) -> dict[str, Any]:
-    """Run `python -m module SPEC_JSON` and return the JSON object on its last stdout line."""
-    process = await asyncio.create_subprocess_exec(
-        *python_argv("-m", module, json.dumps(spec)),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        out, err = await asyncio.wait_for(process.communicate(), limit_s)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        raise RuntimeError(f"{module} took longer than {limit_s:.0f} s") from None
+    """Run `python -m module SPEC_JSON` and return the JSON object on its last stdout line.
+
+    Its stdout goes to a temporary file, not a pipe: a result line of a few hundred KB was
+    cut at 64 KB now and then when read from a pipe on a loaded machine.
+    """
+    with tempfile.TemporaryFile() as sink:
+        process = await asyncio.create_subprocess_exec(
+            *python_argv("-m", module, json.dumps(spec)),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=sink,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            _, err = await asyncio.wait_for(process.communicate(), limit_s)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+            raise RuntimeError(f"{module} took longer than {limit_s:.0f} s") from None
+        sink.seek(0)
+        out = sink.read()
     lines = out.decode(errors="replace").strip().splitlines()
     if process.returncode != 0 or not lines:
         raise RuntimeError(f"{module} failed ({process.returncode}): {err.decode()[-1500:]}")

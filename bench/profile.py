@@ -1,8 +1,14 @@
 """Where `lanes serve` spends its CPU: `python -m bench.profile` samples it with py-spy.
 
-It starts the simulator (no work) and the proxy, installs py-spy into bench/.venv-prof when
-missing, records the proxy while a load-generator process sends tiny requests, and prints
-the functions with the most samples (self and inclusive) as Markdown.
+It starts the simulator (no work) and the proxy (or, with `--floor`, bench/floor.py),
+installs py-spy into bench/.venv-prof when missing, records the process while a
+load-generator process sends tiny requests, and prints as Markdown the functions with the
+most samples (self and inclusive) and each sample charged to the deepest proxy/ frame on its
+stack. `--raw FILE` keeps py-spy's raw (collapsed) stacks.
+
+py-spy samples a thread while it is runnable, so a socket write that wakes the receiving
+process can be charged with time spent preempted: read CPU from /proc schedstat, and these
+samples for where the Python work goes.
 """
 
 from __future__ import annotations
@@ -16,11 +22,18 @@ from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
-from bench.contenders import BENCH_DIR, SIM_MODEL, SimTiming, start_lanes, start_simulator
+from bench.contenders import (
+    BENCH_DIR,
+    SIM_MODEL,
+    SimTiming,
+    start_floor,
+    start_lanes,
+    start_simulator,
+)
 from bench.loadgen import LoadSpec
 from bench.procs import run_json_module, stop_all
 
-__all__ = ["main", "summarize"]
+__all__ = ["by_proxy_frame", "main", "summarize"]
 
 PROF_VENV = BENCH_DIR / ".venv-prof"
 
@@ -60,13 +73,37 @@ def summarize(raw: str, top: int = 15) -> list[str]:
     return lines
 
 
-async def _profile(requests: int, concurrency: int, tmp: Path) -> str:
+def by_proxy_frame(raw: str, top: int = 30) -> list[str]:
+    """A Markdown table: each sample charged to the deepest proxy/ frame on its stack (the
+    proxy line that led to the work), else to its innermost frame, marked as outside."""
+    charged: Counter[str] = Counter()
+    total = 0
+    for line in raw.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        frames = stack.split(";")
+        ours = [f for f in frames if "proxy/" in f]
+        total += int(count)
+        charged[ours[-1] if ours else f"(no proxy frame) {frames[-1]}"] += int(count)
+    if not total:
+        return ["(no samples)"]
+    lines = ["| share | deepest proxy/ frame |", "|---|---|"]
+    return lines + [f"| {n / total:.1%} | `{f}` |" for f, n in charged.most_common(top)]
+
+
+async def _profile(
+    requests: int, concurrency: int, tmp: Path, *, floor: bool, rate: int = 250
+) -> str:
     sim = await start_simulator(SimTiming(lanes=128), tmp)
-    proxy = await start_lanes(sim.url, tmp, lanes=128)
+    if floor:
+        proxy = await start_floor(sim.url, tmp)
+    else:
+        proxy = await start_lanes(sim.url, tmp, lanes=128)
     out = tmp / "profile.txt"
     try:
         spy = await asyncio.create_subprocess_exec(
-            str(py_spy()), "record", "-p", str(proxy.process.pid), "-r", "250", "-f", "raw",
+            str(py_spy()), "record", "-p", str(proxy.process.pid), "-r", str(rate), "-f", "raw",
             "-o", str(out), "--nonblocking",
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
@@ -82,14 +119,21 @@ async def _profile(requests: int, concurrency: int, tmp: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Profile the proxy under tiny requests and print the hottest functions."""
+    """Profile the proxy (or the floor) under tiny requests and print the hottest functions."""
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--floor", action="store_true", help="profile bench/floor.py instead")
+    parser.add_argument("--raw", type=Path, help="also write py-spy's raw stacks here")
+    parser.add_argument("--rate", type=int, default=250, help="samples per second")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        raw = asyncio.run(_profile(args.requests, args.concurrency, Path(tmp)))
-    print("\n".join(summarize(raw)))
+        raw = asyncio.run(
+            _profile(args.requests, args.concurrency, Path(tmp), floor=args.floor, rate=args.rate)
+        )
+    if args.raw:
+        args.raw.write_text(raw)
+    print("\n".join([*summarize(raw), "", *by_proxy_frame(raw)]))
     return 0
 
 

@@ -17,12 +17,14 @@ __all__ = ["Context", "Section", "Target", "markdown_table", "write_report"]
 
 @dataclass(frozen=True)
 class Target:
-    """One target from issue 7 and whether this run met it (None: not measured)."""
+    """One target, the issue that set it (7: the first, 16: the floor), and whether this run
+    met it (None: not measured)."""
 
     name: str
     measured: str
     met: bool | None
     note: str = ""
+    issue: int = 7
 
     @property
     def verdict(self) -> str:
@@ -117,11 +119,11 @@ def write_report(
         "",
     ]
     rows = [
-        [t.name, t.measured, t.verdict + (f" ({t.note})" if t.note else "")]
+        [t.name, str(t.issue), t.measured, t.verdict + (f" ({t.note})" if t.note else "")]
         for s in sections
         for t in s.targets
     ]
-    lines += markdown_table(["target (issue 7)", "measured", "verdict"], rows)
+    lines += markdown_table(["target", "issue", "measured", "verdict"], rows)
     lines += notes
     for section in sections:
         lines += ["", f"## {section.title}", ""]

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 import structlog
 
-from proxy.log import configure_logging
+from proxy.log import configure_logging, log_access
 
 
 @pytest.fixture(name="restore")
@@ -56,3 +58,39 @@ class TestStdlibBridge:
             _malformed_request_error()
         assert len(logs) == 1
         assert "exc_info" in logs[0]
+
+
+_FIELDS = {"method": "POST", "path": "/api/\u00fc", "status": 200, "reason": None, "ms": 3}
+
+
+@pytest.mark.usefixtures("restore")
+class TestAccessLine:
+    def test_lanes_serve_prints_it_past_the_chain(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """With loggers cached and JSON lines (lanes serve's mode) the access line is printed
+        without running the processor chain: a capture of the chain sees nothing."""
+        try:
+            configure_logging("info", json=True, cache=True)
+            with structlog.testing.capture_logs() as captured:
+                log_access(dict(_FIELDS))
+        finally:
+            configure_logging("info", json=True)
+        assert captured == []
+        assert json.loads(capsys.readouterr().err)["event"] == "request_finished"
+
+    def test_printed_directly_as_the_chain_prints_it(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """The line printed past the chain has the chain's bytes: the same keys in the same
+        order with the same values, and a UTC timestamp in the same format."""
+        try:
+            configure_logging("info", json=True, cache=True)
+            log_access(dict(_FIELDS))
+            direct = capsys.readouterr().err
+        finally:
+            configure_logging("info", json=True)
+        log_access(dict(_FIELDS))
+        chained = capsys.readouterr().err
+        assert chained.split('"timestamp"')[0] == direct.split('"timestamp"')[0]
+        stamps = [json.loads(line)["timestamp"] for line in (chained, direct)]
+        assert [datetime.fromisoformat(s).tzinfo for s in stamps] == [UTC, UTC]
+        assert [s.endswith("Z") for s in stamps] == [True, True]

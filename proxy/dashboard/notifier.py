@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from proxy.stats.chunks import FinalMetrics
 from proxy.stats.recorder import Outcome, Recorder
 
 __all__ = ["ChangeNotifier"]
@@ -49,9 +50,11 @@ class ChangeNotifier(Recorder):
     def upstream_headers(self, rid: int, *, status: int, now: float) -> None:
         self._inner.upstream_headers(rid, status=status, now=now)
 
-    def chunk_relayed(self, rid: int, data: bytes, now: float) -> None:
-        self._inner.chunk_relayed(rid, data, now)
+    def chunk_relayed(self, rid: int, tokens: int, now: float) -> None:
+        self._inner.chunk_relayed(rid, tokens, now)
 
-    def request_finished(self, rid: int, *, outcome: Outcome, now: float) -> None:
-        self._inner.request_finished(rid, outcome=outcome, now=now)
+    def request_finished(
+        self, rid: int, *, outcome: Outcome, now: float, answer: FinalMetrics | None = None
+    ) -> None:
+        self._inner.request_finished(rid, outcome=outcome, now=now, answer=answer)
         self._changed()

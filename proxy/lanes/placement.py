@@ -26,6 +26,7 @@ class Host:
     """
 
     __slots__ = (
+        "_busy",
         "cap",
         "dispatched",
         "facts",
@@ -62,6 +63,7 @@ class Host:
         self.parallel = parallel or Parallel.unknown("not read yet")
         self.facts: dict[str, tuple[tuple[str, ...], str | None]] = {}  # capabilities, arch
         self.running: dict[str, int] = {}  # model -> held lanes
+        self._busy = 0  # sum of `running`, kept by bind and unbind
         self.slots: dict[str, set[int]] = {}  # model -> lane numbers held
         self.loaded: OrderedDict[str, None] = OrderedDict()  # least recently sent first
         self.installed: frozenset[str] | None = None  # None until /api/tags answered
@@ -72,7 +74,7 @@ class Host:
     @property
     def busy(self) -> int:
         """Lanes held."""
-        return sum(self.running.values())
+        return self._busy
 
     def ollama_lanes(self, model: str) -> ModelLanes:
         """The lanes Ollama runs `model` with, by the lane map (the `model_lanes` override wins)."""
@@ -157,6 +159,7 @@ class Host:
         lane = next(n for n in range(len(held) + 1) if n not in held)
         held.add(lane)
         self.running[model] = self.running.get(model, 0) + 1
+        self._busy += 1
         self.dispatched += 1
         if model not in self.loaded:
             if len(self.loaded) >= self.max_loaded:
@@ -173,11 +176,12 @@ class Host:
             held.discard(lane)
             if not held:
                 del self.slots[model]
-        left = self.running.get(model, 0) - 1
-        if left > 0:
-            self.running[model] = left
+        held_lanes = self.running.get(model, 0)
+        if held_lanes > 1:
+            self.running[model] = held_lanes - 1
         else:
             self.running.pop(model, None)
+        self._busy -= min(1, held_lanes)
 
     def observe_installed(self, models: Iterable[str]) -> None:
         """Replace the installed set by `/api/tags`."""
@@ -208,6 +212,10 @@ def choose(
     hosts: Sequence[Host], model: str, *, avoid: frozenset[str] = frozenset(), turn: int = 0
 ) -> Host | None:
     """The host for one request for `model` now, or None if none can take it (queue rule 9)."""
+    if len(hosts) == 1:  # every step below keeps or drops this one host by the same tests
+        only = hosts[0]
+        fits = only.healthy and only.name not in avoid and only.free_for(model)
+        return only if fits else None
     candidates = [h for h in hosts if h.healthy and h.name not in avoid]
     having = [h for h in candidates if h.installed is not None and model in h.installed]
     if having:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from proxy.lanes.ring import CLASSES, FairRing, HoldTime, Ticket
 from proxy.lanes.service import ServiceCounters
 
-__all__ = ["QueueSummary", "Waiting", "project"]
+__all__ = ["QueueSummary", "Waiting", "position", "project"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,3 +90,26 @@ def project(
             if ticket.id == upto or len(rows) == limit:
                 return rows
     return rows
+
+
+def position(ring: FairRing, service: ServiceCounters, ticket: Ticket) -> int:
+    """A queued ticket's place in `project()`'s order (1-based), without projecting the queue
+    when it can be counted: its client's newest ticket (an arrival) in a class taken in turns
+    (`requests`) or held by its client alone sits behind every better class's tickets, then
+    round k of the turns (k: its place among its client's tickets): min(n, k) tickets of each
+    client before it in ring order, min(n, k - 1) of each after. O(classes + clients);
+    otherwise the projection up to it, O(tickets ahead).
+    """
+    place = ring.last_place(ticket)
+    counts = ring.counts(ticket.rank)
+    if place is None or (service.by_tokens and len(counts) > 1):
+        return project(ring, service, HoldTime(), 1, upto=ticket.id)[-1].position
+    ahead = sum(ring.sizes()[: ticket.rank])
+    seen = False
+    for client, live in counts:
+        if client == ticket.client:
+            seen = True
+            ahead += place - 1
+        else:
+            ahead += min(live, place - 1 if seen else place)
+    return ahead + 1

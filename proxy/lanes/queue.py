@@ -95,13 +95,13 @@ from collections.abc import Iterable, Sequence
 
 from proxy.lanes.backlog import Backlog
 from proxy.lanes.detours import Detours
-from proxy.lanes.hosts import HostTable
 from proxy.lanes.placement import Host, choose
-from proxy.lanes.projection import QueueSummary, Waiting, project
+from proxy.lanes.projection import Waiting
 from proxy.lanes.records import Overflow, SchedulerError
 from proxy.lanes.ring import CLASSES, RANK, FairRing, HoldTime, Ticket, TicketState
 from proxy.lanes.service import Fairness, ServiceCounters
 from proxy.lanes.snapshot import HostSnapshot, QueueSnapshot, host_snapshot
+from proxy.lanes.views import QueueViews
 
 __all__ = [
     "Fairness",
@@ -114,7 +114,7 @@ __all__ = [
 ]
 
 
-class LaneQueue(HostTable):
+class LaneQueue(QueueViews):
     """Fair admission with late binding onto hosts; the module docstring states the rules."""
 
     def __init__(
@@ -149,11 +149,6 @@ class LaneQueue(HostTable):
         return len(self._running)
 
     @property
-    def depth(self) -> int:
-        """Queued tickets."""
-        return len(self._queued)
-
-    @property
     def service(self) -> ServiceCounters:
         """The clients' service counters (read them; only the queue changes them)."""
         return self._service
@@ -172,19 +167,33 @@ class LaneQueue(HostTable):
         model: str = "",
         avoid: Iterable[str] = (),
         prompt_tokens: int = 0,
+        at_once: bool = False,
     ) -> Ticket:
-        """Queue a ticket for `model` (`prompt_tokens`: an estimate); `admit()` binds it."""
+        """Queue a ticket for `model` (`prompt_tokens`: an estimate); `admit()` binds it.
+
+        `at_once` (an arrival that admit(now) follows at once): with nothing queued, admit()
+        would bind this ticket first, to the host choose() picks, with no other ticket to
+        detour to; that binding is made here instead, without a pass through the ring.
+        """
         rank = RANK.get(priority)
         if rank is None:
             raise SchedulerError(f"unknown priority {priority!r}; expected one of {CLASSES}")
-        free = sum(h.spare() for h in self.hosts)
-        if free <= self.depth and self.depth >= self._max_queue:
+        if self.depth >= self._max_queue and sum(h.spare() for h in self.hosts) <= self.depth:
             raise Overflow(self.depth, self.wait_estimate_s())
+        avoided = frozenset(avoid)
+        host = None
+        if at_once and not self._queued and self.lane_free():
+            host = choose(self.hosts, model, avoid=avoided, turn=self._turn)
         self._next_id += 1
-        ticket = Ticket(self._next_id, client, priority, model, now, frozenset(avoid))
+        ticket = Ticket(self._next_id, client, priority, model, now, avoided)
         ticket.prompt_tokens = max(0, prompt_tokens)
         self._now = now
         idle = self._service.hold(client)
+        if host is not None:
+            ticket.rank, ticket.entered_at = rank, now  # as ring.join() would set them
+            self._service.forget(now)  # what admit() does first
+            self._detours.affinity(host, ticket, now)  # None with an empty backlog
+            return self._bind(ticket, host, now, queued=False)
         self._queued[ticket.id] = ticket
         self._ring.join(ticket, rank, now, lift=idle)
         self._backlog.add(ticket)
@@ -263,38 +272,6 @@ class LaneQueue(HostTable):
             self.cancel(ticket)
         return drained
 
-    def wait_estimate_s(self) -> float:
-        """Seconds until one more ticket would start, from the measured lane-hold time."""
-        return self._hold.wait_s(self.depth, self.healthy_lanes())
-
-    def waiting(self, limit: int | None = None) -> list[Waiting]:
-        """Queued tickets in projected admission order with their ETAs (rule 17); all of them,
-        or the first `limit`."""
-        return project(self._ring, self._service, self._hold, self.healthy_lanes(), limit=limit)
-
-    def summary(self, limit: int) -> QueueSummary:
-        """The first `limit` rows of waiting(), the next client of each class, and per client
-        its queued tickets and the oldest's submission time; O(limit + clients), not O(depth)."""
-        oldest = self._ring.oldest_by_client()
-        return QueueSummary(
-            rows=self.waiting(limit),
-            depth=self.depth,
-            next_in_class=self._ring.next_clients(),
-            clients={c: (n, oldest[c]) for c, n in self._by_client.items() if c in oldest},
-        )
-
-    def place(self, ticket: Ticket) -> Waiting | None:
-        """A queued ticket's row in the projected order (rule 17); None if it is not queued."""
-        if self._queued.get(ticket.id) is not ticket:
-            return None
-        lanes = self.healthy_lanes()
-        return project(self._ring, self._service, self._hold, lanes, upto=ticket.id)[-1]
-
-    def position(self, ticket: Ticket) -> int:
-        """A queued ticket's projected position over all classes (1-based); 0 if not queued."""
-        row = self.place(ticket)
-        return 0 if row is None else row.position
-
     def snapshot(self) -> QueueSnapshot:
         """The counters now, and per host the queued work it could take (rule 15)."""
         queued = self._queued
@@ -315,14 +292,18 @@ class LaneQueue(HostTable):
         found = self._detours.bypass()
         return None if found is None else self._bind(found[0], found[1], now)
 
-    def _bind(self, ticket: Ticket, host: Host, now: float, *, turn: bool = False) -> Ticket:
-        """Bind `ticket` to `host`; `turn`: it is the fair head, so its client's turn ends."""
-        if turn:
+    def _bind(
+        self, ticket: Ticket, host: Host, now: float, *, turn: bool = False, queued: bool = True
+    ) -> Ticket:
+        """Bind `ticket` to `host`; `turn`: it is the fair head, so its client's turn ends;
+        `queued` False: bound on arrival (`submit(at_once=True)`), never in the ring."""
+        if queued and turn:
             popped = self._ring.pop()
             assert popped is ticket
-        else:
+        elif queued:
             self._ring.leave(ticket)
-        self._unqueue(ticket)
+        if queued:
+            self._unqueue(ticket)
         ticket.upstream = host.name
         ticket.lane = host.bind(ticket.model)
         ticket.state = TicketState.ADMITTED

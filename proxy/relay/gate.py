@@ -112,7 +112,9 @@ class Lease:
     async def _take(self) -> None:
         started = self._gate.clock()
         try:
-            ticket = await self._gate._acquire(self, self.avoid)
+            ticket = self._gate._submit(self, self.avoid)
+            if ticket.state is TicketState.QUEUED:
+                await self._gate._wait(ticket, None if self.avoid else self)
         except BaseException:
             self.queue_s += self._gate.clock() - started
             raise
@@ -220,7 +222,9 @@ class LaneGate:
         row = self._queue.place(ticket)
         return (0, 0.0) if row is None else (row.position, row.eta_s)
 
-    async def _acquire(self, lease: Lease, avoid: frozenset[str]) -> Ticket:
+    def _submit(self, lease: Lease, avoid: frozenset[str]) -> Ticket:
+        """Queue the lease's ticket and hand out free lanes; the ticket comes back admitted
+        when it got one at once (the usual case), else queued for `_wait`."""
         if self._closed:
             raise self._draining()
         now = self.clock()
@@ -233,6 +237,7 @@ class LaneGate:
                 model=facts.model_key,
                 avoid=avoid,
                 prompt_tokens=facts.prompt_tokens,
+                at_once=True,  # admitted at once when nothing waits; _dispatch does the rest
             )
         except Overflow as exc:
             raise errors.QueueFull(
@@ -244,7 +249,6 @@ class LaneGate:
             lease.ticket = ticket  # so progress() can find it while it waits
             if not avoid:  # a first arrival, not a retry
                 lease.position = self._queue.position(ticket)
-            await self._wait(ticket, None if avoid else lease)
         return ticket
 
     async def _wait(self, ticket: Ticket, arrival: Lease | None = None) -> None:

@@ -13,6 +13,8 @@ from proxy.settings import ProxySettings, is_loopback_host, split_listen
 
 __all__ = ["Guard"]
 
+_KNOWN_HOSTS = 256  # Host values remembered as allowed (each request checks its own)
+
 
 class Guard:
     """Ollama's browser rules (reference §2) and the bearer token, in that order.
@@ -42,6 +44,9 @@ class Guard:
         self._expected = None if token is None else token.encode()
         self._name = machine_name
         self._addresses = addresses
+        # Host values allowed without asking this machine's addresses: their verdict never
+        # changes, so each is worked out once (an IP literal parse costs more than the rest).
+        self._allowed_hosts: set[str] = set()
 
     @classmethod
     def of(cls, settings: ProxySettings, env: Mapping[str, str]) -> Guard:
@@ -58,9 +63,7 @@ class Guard:
     def admit(self, request: web.Request) -> dict[str, str]:
         """Check Host, Origin and target; the CORS headers the answer needs (may be empty)."""
         given = request.headers.get("Host", "")
-        if self._check_host and not browsers.host_allowed(
-            given, hostname=self._name, local_addresses=self._addresses
-        ):
+        if self._check_host and not self._host_allowed(given):
             raise errors.Forbidden(
                 f"Host {given!r} is not allowed: on a loopback address the proxy, like Ollama, "
                 "accepts only local names and addresses (DNS-rebinding protection)"
@@ -80,6 +83,21 @@ class Guard:
                 f"not {request.raw_path[:80]!r}"
             )
         return cors
+
+    def _host_allowed(self, given: str) -> bool:
+        if given in self._allowed_hosts:
+            return True
+        asked = False
+
+        def addresses() -> Iterable[str]:
+            nonlocal asked
+            asked = True
+            return self._addresses()
+
+        allowed = browsers.host_allowed(given, hostname=self._name, local_addresses=addresses)
+        if allowed and not asked and len(self._allowed_hosts) < _KNOWN_HOSTS:
+            self._allowed_hosts.add(given)
+        return allowed
 
     def preflight(self, request: web.Request) -> web.Response:
         """The answer to an OPTIONS request: 204, with the allow headers for a CORS origin."""

@@ -131,7 +131,7 @@ class Handler:
                         request, facts, exchange, body=body, lease=lease, tap=tap, early=early
                     )
                 finally:
-                    tap.settle()
+                    exchange.answer = tap.settle()
         finally:
             if progress is not None:
                 await progress.end()  # the wait failed: no comment may follow the error

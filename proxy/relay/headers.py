@@ -52,24 +52,29 @@ _DROP_UP = _HOP_BY_HOP | {
 }
 
 
-def _listed_in_connection(headers: Iterable[tuple[str, str]]) -> frozenset[str]:
-    """Names a `Connection` header marks as hop-by-hop for this message."""
-    names: set[str] = set()
-    for name, value in headers:
-        if name.lower() == "connection":
-            names.update(token.strip().lower() for token in value.split(","))
-    return frozenset(names)
+def _lowered(headers: Iterable[tuple[str, str]]) -> tuple[list[tuple[str, str, str]], set[str]]:
+    """The headers with each name lowered once, and the names a `Connection` header marks as
+    hop-by-hop for this message."""
+    items = [(name.lower(), name, value) for name, value in headers]
+    listed: set[str] = set()
+    for low, _, value in items:
+        if low == "connection":
+            listed.update(token.strip().lower() for token in value.split(","))
+    return items, listed
 
 
 def request_headers(
     headers: Iterable[tuple[str, str]], *, drop_authorization: bool = False
 ) -> list[tuple[str, str]]:
     """Headers to send upstream: end-to-end ones only, without Host and our own X-Lanes-*."""
-    items = list(headers)
-    drop = _DROP_UP | _listed_in_connection(items)
-    if drop_authorization:
-        drop = drop | {"authorization"}
-    return [(name, value) for name, value in items if name.lower() not in drop]
+    items, listed = _lowered(headers)
+    return [
+        (name, value)
+        for low, name, value in items
+        if low not in _DROP_UP
+        and low not in listed
+        and not (drop_authorization and low == "authorization")
+    ]
 
 
 def lanes_headers(*, client: str, queue_ms: int, queue_position: int) -> list[tuple[str, str]]:
@@ -81,8 +86,9 @@ def response_headers(
     headers: Iterable[tuple[str, str]], *, extra: Iterable[tuple[str, str]]
 ) -> list[tuple[str, str]]:
     """Headers to send the client: the upstream's end-to-end ones plus `extra` (X-Lanes-*)."""
-    items = list(headers)
-    drop = _HOP_BY_HOP | _listed_in_connection(items)
-    kept = [(name, value) for name, value in items if name.lower() not in drop]
+    items, listed = _lowered(headers)
+    kept = [
+        (name, value) for low, name, value in items if low not in _HOP_BY_HOP and low not in listed
+    ]
     kept.extend(extra)
     return kept

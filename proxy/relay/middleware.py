@@ -13,6 +13,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from proxy import errors
+from proxy.log import log_access
 from proxy.ollama import error_body
 from proxy.relay import headers
 from proxy.relay.classify import client_key
@@ -74,22 +75,23 @@ def error_response(request: web.Request, exc: errors.ProxyError) -> web.Response
 
 
 def _log_line(request: web.Request, exchange: Exchange, outcome: Outcome) -> None:
-    log.info(
-        "request_finished",
-        method=request.method,
-        path=request.path,
-        status=outcome.status,
-        outcome=outcome.kind,
-        reason=outcome.reason,
-        model=exchange.model,
-        client=_client(request, exchange),
-        priority=exchange.priority,
-        upstream=exchange.host,
-        queue_ms=exchange.queue_ms,
-        queue_position=exchange.queue_position,
-        upstream_ms=exchange.upstream_ms,
-        bytes=outcome.bytes,
-        ms=round((time.monotonic() - exchange.started) * 1000),
+    log_access(
+        {
+            "method": request.method,
+            "path": request.path,
+            "status": outcome.status,
+            "outcome": outcome.kind,
+            "reason": outcome.reason,
+            "model": exchange.model,
+            "client": _client(request, exchange),
+            "priority": exchange.priority,
+            "upstream": exchange.host,
+            "queue_ms": exchange.queue_ms,
+            "queue_position": exchange.queue_position,
+            "upstream_ms": exchange.upstream_ms,
+            "bytes": outcome.bytes,
+            "ms": round((time.monotonic() - exchange.started) * 1000),
+        }
     )
 
 
@@ -157,7 +159,9 @@ def exchange_middleware(
             inflight.leave(task)
             outcome = decide(record, status=status, error=error)
             if record.queued:
-                recorder.request_finished(record.rid, outcome=outcome, now=time.monotonic())
+                recorder.request_finished(
+                    record.rid, outcome=outcome, now=time.monotonic(), answer=record.answer
+                )
             _log_line(request, record, outcome)
 
     return exchange

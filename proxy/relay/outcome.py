@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass
 
 from proxy import errors
+from proxy.stats.chunks import FinalMetrics
 from proxy.stats.recorder import Outcome
 
 __all__ = ["Exchange", "Relayed", "decide"]
@@ -14,7 +15,7 @@ __all__ = ["Exchange", "Relayed", "decide"]
 _REJECTIONS = frozenset({"queue_full", "queue_timeout", "draining"})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # read-only by convention: frozen would cost 5x per request
 class Relayed:
     """How a relay ended: status, bytes sent, the upstream's failure, the client's exit."""
 
@@ -41,6 +42,7 @@ class Exchange:
     queue_position: int = 0  # its place in the queue on arrival (0: it never waited)
     upstream_ms: int = 0
     relayed: Relayed | None = None
+    answer: FinalMetrics | None = None  # what the relayed answer's last object told
     stalled: bool = False  # the client stopped reading and lost its answer
 
 

@@ -5,15 +5,16 @@ from __future__ import annotations
 import time
 
 from proxy.relay.gate import Lease
-from proxy.stats.chunks import StreamTally
+from proxy.stats.chunks import FinalMetrics, StreamTally
 from proxy.stats.recorder import Recorder
 
 __all__ = ["Tap"]
 
 
 class Tap:
-    """Reports a laned request's upstream headers and chunks to the recorder, and charges its
-    client the tokens it streams (queue rule 4); `settle()` charges what the answer counted."""
+    """Counts a laned response's streamed tokens once, for both of their readers: the recorder
+    (statistics) and the client's charge (queue rule 4); `settle()` charges what the answer
+    counted and returns it, for the recorder's `request_finished`."""
 
     __slots__ = ("_charged", "_lease", "_recorder", "_rid", "_tally")
 
@@ -33,17 +34,20 @@ class Tap:
 
     def chunk(self, data: bytes) -> None:
         """One chunk went to the client."""
-        if self._recorder is not None:
-            self._recorder.chunk_relayed(self._rid, data, time.monotonic())
         tally = self._tally
-        if tally.feed(data) and tally.tokens - self._charged >= self.CHARGE_EVERY:
+        new = tally.feed(data)
+        if self._recorder is not None:
+            self._recorder.chunk_relayed(self._rid, new, time.monotonic())
+        if new and tally.tokens - self._charged >= self.CHARGE_EVERY:
             self._charged = tally.tokens
             self._lease.charge(output_tokens=tally.tokens)
 
-    def settle(self) -> None:
+    def settle(self) -> FinalMetrics:
         """The answer ended: charge Ollama's own counts, else what streamed (a cut answer, or an
-        error: then the prompt estimate stays and the client's usual output is not updated)."""
+        error: then the prompt estimate stays and the client's usual output is not updated);
+        returns Ollama's counts."""
         final = self._tally.final()
         counted = final.eval_tokens is not None  # Ollama's own count: the answer is complete
         output = final.eval_tokens if counted else self._tally.tokens
         self._lease.charge(prompt_tokens=final.prompt_tokens, output_tokens=output, final=counted)
+        return final

@@ -23,7 +23,7 @@ _PROMPT_KEYS = (b"prompt_eval_count", b"prompt_tokens", b"input_tokens")  # nati
 _OUTPUT_KEYS = (b"eval_count", b"completion_tokens", b"output_tokens")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # read-only by convention: frozen would cost 5x per request
 class FinalMetrics:
     """What a response's last object told: Ollama's final-chunk fields (durations in ns)."""
 
@@ -51,20 +51,16 @@ def parse_final(tail: bytes) -> FinalMetrics:
     Only final objects carry these keys (Ollama's last chunk, `/v1` usage, or a usage event
     followed by a closing event), and model text cannot contain them unescaped.
     """
-    found: dict[bytes, int] = {}
-    for match in _NUMBER.finditer(tail):
-        found[match.group(1)] = int(match.group(2))
-    prompt = next((found[k] for k in _PROMPT_KEYS if k in found), None)
-    output = next((found[k] for k in _OUTPUT_KEYS if k in found), None)
-    error = _last_object(tail).startswith(b'{"error"')
+    found = {key: int(value) for key, value in _NUMBER.findall(tail)}  # later pairs win
+    get = found.get
     return FinalMetrics(
-        prompt_tokens=prompt,
-        eval_tokens=output,
-        load_ns=found.get(b"load_duration"),
-        prompt_eval_ns=found.get(b"prompt_eval_duration"),
-        eval_ns=found.get(b"eval_duration"),
-        total_ns=found.get(b"total_duration"),
-        error=error,
+        prompt_tokens=next((found[k] for k in _PROMPT_KEYS if k in found), None),
+        eval_tokens=next((found[k] for k in _OUTPUT_KEYS if k in found), None),
+        load_ns=get(b"load_duration"),
+        prompt_eval_ns=get(b"prompt_eval_duration"),
+        eval_ns=get(b"eval_duration"),
+        total_ns=get(b"total_duration"),
+        error=_last_object(tail).startswith(b'{"error"'),
     )
 
 

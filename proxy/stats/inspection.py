@@ -13,7 +13,6 @@ from proxy.stats.warnings import (
     WarningCheck,
     final_warnings,
     option_changes,
-    queueing_cause,
     upstream_wait_ms,
 )
 
@@ -47,21 +46,21 @@ def warning_check(
     """What the final-chunk checks need of `req`: its num_ctx (its own, else `/api/ps`'s),
     whether its model answered before on its host, and the lane map's row for it there."""
     name = listed(req.model)
-    loaded = {m.name: m.context_length for m in seen.loaded} if seen is not None else {}
+    mine = None if seen is None else next((m for m in seen.loaded if m.name == name), None)
     own = whole(req.options.get("num_ctx"))
     return WarningCheck(
         model=req.model,
         client=req.client,
         host=req.host if several else None,
-        num_ctx=own if own is not None else loaded.get(name),
+        num_ctx=own if own is not None else None if mine is None else mine.context_length,
         options=req.options,
         previous=req.previous,
         warm=warm_at is not None and req.admitted_at is not None and warm_at <= req.admitted_at,
-        still_loaded=seen is None or seen.checked_at is None or name in loaded,
+        still_loaded=seen is None or seen.checked_at is None or mine is not None,
         first_byte_ms=None if first_byte_s is None else first_byte_s * 1000.0,
-        streamed_tokens=req.tally.tokens,
+        streamed_tokens=req.streamed,
         final=final,
-        lanes_cause=None if row is None else queueing_cause(name, row),
+        lanes_row=row,
     )
 
 

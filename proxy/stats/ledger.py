@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from proxy.lanes.queue import QueueSnapshot
 from proxy.lanes.snapshot import ModelSnapshot
 from proxy.ollama import LoadedModel
-from proxy.stats.chunks import FinalMetrics, StreamTally
+from proxy.stats.chunks import FinalMetrics
 from proxy.stats.evidence import EvidenceLog
 from proxy.stats.inspection import inspect, listed, warning_check, whole
 from proxy.stats.recorder import Outcome
@@ -26,6 +26,7 @@ OTHER = "(other)"
 _FIELDS = ("output", "prefill_tokens", "prefill_ns", "decode_tokens", "decode_ns", "busy")
 _VERDICT_FIELDS = ("waiting", "received", "completed", "reload_ns", "upstream_wait_ns")
 _EVENT_FIELDS = ("truncated", "reloaded", "queued_upstream")  # `counter` of each evidence event
+_NOTHING_READ = FinalMetrics()
 
 
 class Ledger:
@@ -108,8 +109,7 @@ class Ledger:
     ) -> None:
         client = self._key(self.clients, client)
         model = self._key(self.models, model)
-        tally = StreamTally(sse=route.startswith("/v1/"))
-        self.requests[rid] = Request(client, priority, model, route, now, tally, prompt_chars)
+        self.requests[rid] = Request(client, priority, model, route, now, prompt_chars=prompt_chars)
         self.buckets.add(now, "received", 1)
         self._queued_change(+1, now)
         self.counts["received"] += 1
@@ -153,18 +153,20 @@ class Ledger:
             req.status = status
 
     @guarded
-    def chunk_relayed(self, rid: int, data: bytes, now: float) -> None:
+    def chunk_relayed(self, rid: int, tokens: int, now: float) -> None:
         req = self.requests.get(rid)
         if req is None:
             return
         if req.first_byte_at is None:
             req.first_byte_at = now
-        new = req.tally.feed(data)
-        if new:
-            self.buckets.add(now, "output", new)
+        if tokens:
+            req.streamed += tokens
+            self.buckets.add(now, "output", tokens)
 
     @guarded
-    def request_finished(self, rid: int, *, outcome: Outcome, now: float) -> None:
+    def request_finished(
+        self, rid: int, *, outcome: Outcome, now: float, answer: FinalMetrics | None = None
+    ) -> None:
         req = self.requests.pop(rid, None)
         if req is None:
             return
@@ -174,7 +176,7 @@ class Ledger:
             return
         if self.running.pop(rid, None) is not None:
             self._busy_change(-1, now)
-        final = req.tally.final()
+        final = _NOTHING_READ if answer is None else answer
         self._count_admitted(req, outcome, final, now)
         first_byte_s = None
         if req.first_byte_at is not None:
@@ -292,9 +294,9 @@ class Ledger:
 
     def _count_tokens(self, req: Request, final: FinalMetrics, now: float) -> None:
         prompt = final.prompt_tokens or 0
-        output = final.eval_tokens if final.eval_tokens is not None else req.tally.tokens
-        if output > req.tally.tokens:
-            self.buckets.add(now, "output", output - req.tally.tokens)
+        output = final.eval_tokens if final.eval_tokens is not None else req.streamed
+        if output > req.streamed:
+            self.buckets.add(now, "output", output - req.streamed)
         self.prompt_tokens += prompt
         self.eval_tokens += output
         for row in (self.clients[req.client], self.models[req.model]):

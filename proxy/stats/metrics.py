@@ -4,19 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from proxy.stats.families import fair_share, gauge, labelled, lane_map
+from proxy.stats.histograms import Histograms
 from proxy.stats.records import Finished
 from proxy.stats.schema import Breakdown, StatsView
 from proxy.stats.verdict import KINDS
 
 __all__ = ["CONTENT_TYPE_LATEST", "Metrics", "ViewCollector"]
-
-_MAX_CACHED_LABELS = 1024  # label sets whose histogram children are kept at hand
-_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 
 
 class ViewCollector(Collector):
@@ -239,41 +237,30 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(ViewCollector(view, client_labels=client_labels))
         self._client_labels = client_labels
-        # labels() costs a lock and a dict walk per call; the children are cached per key.
-        self._children: dict[tuple[str, str, str, str], tuple[Histogram, Histogram, Histogram]] = {}
         labels = ["model", "priority", "route"] + (["client"] if client_labels else [])
-        self.wait = self._histogram(
-            "lanes_queue_wait_seconds", "Time from arrival to a lane.", labels
+        self.histograms = Histograms(
+            [
+                ("lanes_queue_wait_seconds", "Time from arrival to a lane."),
+                ("lanes_first_byte_seconds", "Time from a lane to the first upstream body byte."),
+                ("lanes_request_seconds", "Time from arrival to the end."),
+            ],
+            labels,
         )
-        self.first_byte = self._histogram(
-            "lanes_first_byte_seconds", "Time from a lane to the first upstream body byte.", labels
-        )
-        self.total = self._histogram(
-            "lanes_request_seconds", "Time from arrival to the end.", labels
-        )
-
-    def _histogram(self, name: str, doc: str, labels: list[str]) -> Histogram:
-        return Histogram(name, doc, labels, registry=self.registry, buckets=_LATENCY_BUCKETS)
+        self.registry.register(self.histograms)
 
     def observe(self, done: Finished) -> None:
         """Add one finished request to the histograms (a `Stats` observer)."""
-        key = (done.model, done.priority, done.route, done.client if self._client_labels else "")
-        children = self._children.get(key)
-        if children is None:
-            labels = list(key if self._client_labels else key[:3])
-            children = (
-                self.wait.labels(*labels),
-                self.first_byte.labels(*labels),
-                self.total.labels(*labels),
-            )
-            if len(self._children) < _MAX_CACHED_LABELS:
-                self._children[key] = children
-        wait, first_byte, total = children
-        wait.observe(done.wait_s)
+        if self._client_labels:
+            key: tuple[str, ...] = (done.model, done.priority, done.route, done.client)
+        else:
+            key = (done.model, done.priority, done.route)
+        wait, first_byte, total = self.histograms.series(key)
+        observe = self.histograms.observe
+        observe(wait, done.wait_s)
         if done.first_byte_s is not None:
-            first_byte.observe(done.first_byte_s)
+            observe(first_byte, done.first_byte_s)
         if done.outcome == "completed":
-            total.observe(done.total_s)
+            observe(total, done.total_s)
 
     def render(self) -> bytes:
         """The text exposition format."""

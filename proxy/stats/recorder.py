@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from proxy.stats.chunks import FinalMetrics
+
 __all__ = ["NullRecorder", "Outcome", "OutcomeKind", "Recorder", "Tee"]
 
 OutcomeKind = Literal["completed", "failed", "cancelled", "rejected"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # read-only by convention: frozen would cost 5x per request
 class Outcome:
     """How one request ended, decided once; the access line and the statistics both read it.
 
@@ -58,11 +60,15 @@ class Recorder(Protocol):
     def upstream_headers(self, rid: int, *, status: int, now: float) -> None:
         """Upstream answered with `status`; the body may still stream."""
 
-    def chunk_relayed(self, rid: int, data: bytes, now: float) -> None:
-        """One body chunk was relayed to the client (may hold several or partial lines)."""
+    def chunk_relayed(self, rid: int, tokens: int, now: float) -> None:
+        """One body chunk was relayed to the client, streaming `tokens` tokens (counted once,
+        on the request path, by its `StreamTally`)."""
 
-    def request_finished(self, rid: int, *, outcome: Outcome, now: float) -> None:
-        """The request ended; its lane, if it held one, is free."""
+    def request_finished(
+        self, rid: int, *, outcome: Outcome, now: float, answer: FinalMetrics | None = None
+    ) -> None:
+        """The request ended; its lane, if it held one, is free. `answer` is what the relayed
+        answer's last object told (None when nothing was relayed)."""
 
 
 class NullRecorder(Recorder):
@@ -112,10 +118,12 @@ class Tee(Recorder):
         for rec in (self._first, self._second):
             rec.upstream_headers(rid, status=status, now=now)
 
-    def chunk_relayed(self, rid: int, data: bytes, now: float) -> None:
+    def chunk_relayed(self, rid: int, tokens: int, now: float) -> None:
         for rec in (self._first, self._second):
-            rec.chunk_relayed(rid, data, now)
+            rec.chunk_relayed(rid, tokens, now)
 
-    def request_finished(self, rid: int, *, outcome: Outcome, now: float) -> None:
+    def request_finished(
+        self, rid: int, *, outcome: Outcome, now: float, answer: FinalMetrics | None = None
+    ) -> None:
         for rec in (self._first, self._second):
-            rec.request_finished(rid, outcome=outcome, now=now)
+            rec.request_finished(rid, outcome=outcome, now=now, answer=answer)

@@ -11,7 +11,6 @@ from typing import ParamSpec
 import structlog
 
 from proxy.ollama import LoadedModel
-from proxy.stats.chunks import StreamTally
 from proxy.stats.recorder import OutcomeKind
 
 __all__ = ["Finished", "HostCounters", "HostSeen", "Keyed", "Request", "guarded"]
@@ -20,7 +19,7 @@ _P = ParamSpec("_P")
 _log = structlog.get_logger("proxy.stats")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # read-only by convention: frozen would cost 5x per request
 class Finished:
     """One request that ended after entering the queue; handed to observers such as histograms."""
 
@@ -43,7 +42,6 @@ class Request:
     model: str
     route: str
     received_at: float
-    tally: StreamTally
     prompt_chars: int = 0  # the prompt's length in characters (never its text)
     admitted_at: float | None = None
     host: str = ""
@@ -54,6 +52,7 @@ class Request:
     num_predict: int | None = None
     first_byte_at: float | None = None
     status: int | None = None
+    streamed: int = 0  # tokens streamed so far (the request path's tally)
 
 
 @dataclass(slots=True)

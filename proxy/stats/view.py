@@ -97,7 +97,7 @@ def lane_rows(ledger: Ledger, now: float) -> list[LaneRow]:
             route=req.route,
             started_at_unix_s=round((req.admitted_at or now) + ledger.wall_offset, 3),
             elapsed_ms=round((now - (req.admitted_at or now)) * 1000.0, 1),
-            tokens=req.tally.tokens,
+            tokens=req.streamed,
         )
         for req in ledger.running.values()
     ]

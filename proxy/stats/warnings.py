@@ -157,7 +157,7 @@ class IdleWatch:
         return False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # read-only by convention: frozen would cost 5x per request
 class WarningCheck:
     """What the proxy knows about one completed request, for the final-chunk checks."""
 
@@ -172,7 +172,7 @@ class WarningCheck:
     first_byte_ms: float | None
     streamed_tokens: int
     final: FinalMetrics
-    lanes_cause: str | None = None  # why Ollama may have queued it, from the lane map
+    lanes_row: ModelLanes | None = None  # its lane-map row: why Ollama may have queued it
 
 
 def final_warnings(
@@ -199,7 +199,9 @@ def final_warnings(
             out.append(("model_reloaded", f"{who}: load_duration {load_ms:.0f} ms{why}"))
     queued_ms = upstream_wait_ms(facts)
     if queued_ms is not None and queued_ms > upstream_queue_warn_ms:
-        cause = f"; {facts.lanes_cause}" if facts.lanes_cause else ""
+        row, model = facts.lanes_row, facts.model
+        name = model if ":" in model else f"{model}:latest"
+        cause = "" if row is None else f"; {queueing_cause(name, row)}"
         out.append(
             (
                 "upstream_queueing",

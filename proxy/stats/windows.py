@@ -68,7 +68,10 @@ class SecondBuckets:
 
     def add(self, now: float, field: str, value: float) -> None:
         """Add `value` to `field` in the second that holds `now`."""
-        self._slot(math.floor(now))[self._index[field]] += value
+        second = math.floor(now)
+        i = second % self.seconds
+        row = self._sums[i] if self._epochs[i] == second else self._slot(second)
+        row[self._index[field]] += value
 
     def add_span(self, start: float, end: float, field: str, rate: float) -> None:
         """Add `rate` per second of overlap to `field` for every second in [start, end)."""

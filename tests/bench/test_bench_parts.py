@@ -15,7 +15,7 @@ from bench.figures import fifo_slots, percentile, ratio
 from bench.lanes_busy import upstream_view
 from bench.loadgen import LoadSpec, run_load
 from bench.procs import cpu_seconds, peak_rss_bytes, process_tree, rss_bytes
-from bench.profile import summarize
+from bench.profile import by_proxy_frame, summarize
 from bench.simhost import build_app
 from tests.fixtures_sim import SimulatorFactory, base_url, sim_settings
 
@@ -161,3 +161,19 @@ class TestProfileSummary:
         assert lines[4] == "| 60.0% | `write (aiohttp/x.py:9)` |"
         assert "| 60.0% | `handle (proxy/handlers.py:5)` |" in lines
         assert not any("__main__" in line for line in lines)
+
+    def test_each_sample_is_charged_to_its_deepest_proxy_frame(self) -> None:
+        """A sample goes to the innermost proxy/ frame on its stack; one without any is marked
+        as outside the proxy, under its innermost frame."""
+        raw = (
+            "main (proxy/a.py:1);relay (proxy/b.py:2);write (aiohttp/x.py:9) 3\n"
+            "main (proxy/a.py:1);log (proxy/c.py:4) 1\n"
+            "run (asyncio/e.py:7);poll (uvloop/f.py:8) 4\n"
+        )
+        assert by_proxy_frame(raw) == [
+            "| share | deepest proxy/ frame |",
+            "|---|---|",
+            "| 50.0% | `(no proxy frame) poll (uvloop/f.py:8)` |",
+            "| 37.5% | `relay (proxy/b.py:2)` |",
+            "| 12.5% | `log (proxy/c.py:4)` |",
+        ]

@@ -42,13 +42,15 @@ class TestSmokeRun:
         assert "This scenario failed" not in text
 
     def test_targets_are_marked(self, report: Path) -> None:
-        """The targets table lists all seven targets, each met or missed."""
-        rows = [
-            line
-            for line in report.read_text().splitlines()
-            if "✅ met" in line or "❌ missed" in line
-        ]
-        assert len(rows) == 7
+        """The targets table gives every target its issue and a verdict; issue 16's nine are
+        all there (its five overhead targets as ratios to the floor)."""
+        text = report.read_text()
+        table = text.split("## Targets", 1)[1].split("\n\n", 2)[1].splitlines()[2:]
+        verdicts = ("✅ met", "❌ missed", "— not measured")
+        assert all(any(v in row for v in verdicts) for row in table)
+        issues = [row.split(" | ")[1] for row in table]
+        assert (issues.count("16"), len(table)) == (9, issues.count("16") + issues.count("7"))
+        assert "× (worst of native and v1)" in text
 
     def test_machine_and_skips_are_recorded(self, report: Path) -> None:
         """The machine table names the cores and Python; LiteLLM is reported as skipped."""

@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestServer
 
+from proxy.stats.chunks import FinalMetrics
 from proxy.stats.recorder import Outcome
 from tests.fixtures_sim import base_url, sim_stats
 
@@ -50,10 +51,12 @@ class RecordingRecorder:
     def upstream_headers(self, rid: int, *, status: int, now: float) -> None:
         self.events.append(("headers", rid, {"status": status}))
 
-    def chunk_relayed(self, rid: int, data: bytes, now: float) -> None:
+    def chunk_relayed(self, rid: int, tokens: int, now: float) -> None:
         return None
 
-    def request_finished(self, rid: int, *, outcome: Outcome, now: float) -> None:
+    def request_finished(
+        self, rid: int, *, outcome: Outcome, now: float, answer: FinalMetrics | None = None
+    ) -> None:
         self.events.append(
             (
                 "finished",

@@ -10,6 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from proxy.stats.chunks import FinalMetrics
 from proxy.stats.recorder import Outcome
 from tests.fixtures_proxy import ProxyFactory
 from tests.fixtures_sim import SimulatorFactory, base_url
@@ -179,10 +180,12 @@ class _Broken:
     def upstream_headers(self, rid: int, **_: Any) -> None:
         return None
 
-    def chunk_relayed(self, rid: int, data: bytes, now: float) -> None:
+    def chunk_relayed(self, rid: int, tokens: int, now: float) -> None:
         return None
 
-    def request_finished(self, rid: int, *, outcome: Outcome, now: float) -> None:
+    def request_finished(
+        self, rid: int, *, outcome: Outcome, now: float, answer: FinalMetrics | None = None
+    ) -> None:
         return None
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from proxy.lanes.queue import HostSnapshot, QueueSnapshot
+from proxy.stats.chunks import FinalMetrics, StreamTally
 from proxy.stats.ledger import Ledger
 from proxy.stats.recorder import Outcome, OutcomeKind
 from proxy.stats.schema import StatsView
@@ -15,6 +16,7 @@ __all__ = [
     "final_line",
     "make_stats",
     "ndjson_body",
+    "relay_chunks",
     "run_request",
     "snapshot",
     "view_of",
@@ -88,6 +90,17 @@ def ndjson_body(tokens: int, final: bytes) -> list[bytes]:
     return [line] * tokens + [final]
 
 
+def relay_chunks(
+    stats: Ledger, rid: int, chunks: list[bytes], clock: Clock, *, sse: bool = False
+) -> FinalMetrics:
+    """Relay `chunks` as the request path does: one tally counts them, the ledger hears the
+    counts; returns what the answer's last object told."""
+    tally = StreamTally(sse=sse)
+    for chunk in chunks:
+        stats.chunk_relayed(rid, tally.feed(chunk), clock())
+    return tally.final()
+
+
 def run_request(
     stats: Ledger,
     clock: Clock,
@@ -120,11 +133,12 @@ def run_request(
     stats.request_admitted(rid, host="default", lane=0, options=options or {}, now=clock())
     clock.advance(first_byte_s)
     stats.upstream_headers(rid, status=status, now=clock())
-    for chunk in chunks or []:
-        stats.chunk_relayed(rid, chunk, clock())
+    answer = None
+    if chunks is not None:
+        answer = relay_chunks(stats, rid, chunks, clock, sse=route.startswith("/v1/"))
     clock.advance(max(0.0, run_s - first_byte_s))
     ending = Outcome(outcome, status, reason, admitted=True)
-    stats.request_finished(rid, outcome=ending, now=clock())
+    stats.request_finished(rid, outcome=ending, now=clock(), answer=answer)
 
 
 def snapshot(

@@ -11,6 +11,7 @@ from tests.stats.helpers import (
     final_line,
     make_stats,
     ndjson_body,
+    relay_chunks,
     run_request,
     snapshot,
     view_of,
@@ -99,7 +100,7 @@ class TestCounters:
         clock = Clock()
         stats = make_stats(clock)
         stats.request_admitted(99, host="default", lane=0, options={}, now=clock())
-        stats.chunk_relayed(99, b"\xff\x00", clock())
+        stats.chunk_relayed(99, 0, clock())
         stats.request_finished(99, outcome=Outcome("completed", 200, None, True), now=clock())
         run_request(stats, clock, 1, chunks=[b"\xff\xfe not json", b'{"eval_count":"x"}'])
         assert view_of(stats).counters.completed == 1
@@ -123,12 +124,11 @@ class TestTokens:
             1, client="a", priority="normal", model="m", route="/v1/chat/completions", now=clock()
         )
         stats.request_admitted(1, host="default", lane=0, options={}, now=clock())
-        for chunk in _sse(4, 26, 4)[:4]:
-            stats.chunk_relayed(1, chunk, clock())
+        relay_chunks(stats, 1, _sse(4, 26, 4)[:4], clock, sse=True)
         assert view_of(stats).lanes.running[0].tokens == 4
-        for chunk in _sse(4, 26, 4)[4:]:
-            stats.chunk_relayed(1, chunk, clock())
-        stats.request_finished(1, outcome=Outcome("completed", 200, None, True), now=clock())
+        answer = relay_chunks(stats, 1, _sse(4, 26, 4)[4:], clock, sse=True)
+        completed = Outcome("completed", 200, None, True)
+        stats.request_finished(1, outcome=completed, now=clock(), answer=answer)
         t = view_of(stats).tokens
         assert (t.prompt_tokens, t.eval_tokens) == (26, 4)
 
@@ -259,7 +259,8 @@ class TestQueueAndLanes:
             7, client="miner", priority="batch", model="qwen", route="/api/chat", now=clock()
         )
         stats.request_admitted(7, host="default", lane=1, options={"num_ctx": 8192}, now=clock())
-        stats.chunk_relayed(7, ndjson_body(3, b"")[0] * 3, clock.advance(2.0))
+        clock.advance(2.0)
+        relay_chunks(stats, 7, [ndjson_body(3, b"")[0] * 3], clock)
         row = view_of(stats).lanes.running[0]
         assert (row.lane, row.client, row.priority, row.model, row.route) == (
             1,
