@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import ast
 import importlib
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from proxy.__main__ import COMMAND_MODULES, build_parser
+from proxy.__main__ import COMMAND_MODULES, build_parser, subcommand
 
 REPO = Path(__file__).resolve().parents[2]
 COMMANDS = REPO / "proxy" / "commands"
@@ -81,3 +83,40 @@ class TestCommandModules:
             )
         ]
         assert importers == []
+
+
+class TestOneSubcommandLoaded:
+    def test_the_subcommand_is_the_first_word_that_is_not_an_option(self) -> None:
+        """`lanes --debug serve --lanes 2` runs serve; an unknown word loads every subcommand."""
+        assert subcommand(["--debug", "serve", "--lanes", "2"]) == "serve"
+        assert None is subcommand(["--version"])
+        assert None is subcommand(["serv"])
+
+    def test_running_one_subcommand_registers_only_it(self) -> None:
+        """`build_parser("serve")` knows serve alone, and parses its flags."""
+        parser = build_parser("serve")
+        assert parser.parse_args(["serve"]).command == "serve"
+        with pytest.raises(SystemExit):
+            parser.parse_args(["top"])
+
+    def test_the_daemon_runs_without_rich(self) -> None:
+        """`lanes serve` keeps rich out: its whole import graph loads, and structlog logs, with
+        `import rich` refused (a fresh interpreter, as the entry point leaves it)."""
+        code = (
+            "import sys\n"
+            "from proxy.__main__ import keep_daemon_light, build_parser\n"
+            "keep_daemon_light()\n"
+            "build_parser('serve')\n"
+            "import proxy.relay.server, proxy.relay.app, proxy.dashboard.routes, structlog\n"
+            "from proxy.log import configure_logging\n"
+            "configure_logging('info', json=False)\n"
+            "structlog.get_logger('t').info('started')\n"
+            "try:\n    1 / 0\nexcept ZeroDivisionError:\n"
+            "    structlog.get_logger('t').exception('failed')\n"
+            "assert sys.modules['rich'] is None and 'pygments' not in sys.modules\n"
+            "print('light')\n"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+        )
+        assert (done.returncode, done.stdout.strip()) == (0, "light"), done.stderr
