@@ -12,6 +12,7 @@ from bench.report import Section, Target, markdown_table
 __all__ = ["Level", "render"]
 
 IDLE_RSS_LIMIT = 60e6
+PROBE_DOC = 100  # the probe's size, named in the text when no level was measured
 
 
 @dataclass
@@ -19,8 +20,9 @@ class Level:
     """The proxy with `depth` requests queued."""
 
     depth: int
-    added: int
+    added: int  # requests opened to reach `depth` from the level before
     fill_s: float
+    probe: int  # arrivals the admission cost was measured on, at `depth`
     cpu_per_request_s: float
     rss_bytes: int
     stats_p50_s: float
@@ -72,11 +74,14 @@ def render(
     section.body = [
         "`lanes serve --lanes 1` in front of a simulator whose only slot is held by one endless "
         "request; load-generator processes then open requests that all queue in the proxy. "
-        "*Admission cost* is the proxy's CPU time (from `/proc/<pid>/task/*/schedstat`) "
-        "spent while a batch of requests arrived and queued, less its idle rate over the same "
-        "time, per request: accepting the connection, parsing HTTP and JSON, and taking a "
-        "ticket; the proxy's periodic upstream polls are off, so they fall in neither window. "
-        "*Fill time* runs until the proxy is idle again with every request queued. "
+        "*Admission cost* at a depth is the proxy's CPU time (from "
+        "`/proc/<pid>/task/*/schedstat`) spent while a probe of "
+        f"{levels[0].probe if levels else PROBE_DOC} more requests arrived and queued behind "
+        "that many, less its idle rate over the same time, per request: accepting the "
+        "connection, parsing HTTP and JSON, and taking a ticket (the probe is then let go; the "
+        "median of three probes); "
+        "the proxy's periodic upstream polls are off, so they fall in neither window. "
+        "*Fill time* runs until the proxy is idle again with every request of the step queued. "
         "`/stats` latency is 20 sequential GETs with the queue full. The floor "
         "(bench/floor.py) then holds requests in front of the same blocked simulator, where "
         "they wait in its queue: its RSS growth per held connection is the yardstick for the "
@@ -88,6 +93,7 @@ def render(
             f"{lv.depth:,}",
             f"{lv.added:,}",
             f"{lv.fill_s:.2f} s",
+            f"{lv.probe:,}",
             f"{lv.cpu_per_request_s * 1e6:.0f} µs",
             f"{lv.rss_bytes / 1e6:.1f} MB",
             fmt_ms(lv.stats_p50_s),
@@ -95,7 +101,7 @@ def render(
         ]
         for lv in levels
     ]
-    header = ["queued", "added in step", "fill time", "admission CPU / request", "RSS",
+    header = ["queued", "added in step", "fill time", "probe", "admission CPU / request", "RSS",
               "`/stats` p50", "`/stats` max"]  # fmt: skip
     section.body += markdown_table(header, rows)
     section.body += [
