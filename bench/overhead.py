@@ -117,6 +117,7 @@ async def _measure(contender: Contender, cell: Cell, plan: Plan) -> Sample:
         p50=percentile(lat, 50),
         p99=percentile(lat, 99),
         ttfb_p50=percentile(ttfb, 50),
+        relay_p50=percentile([whole - first for whole, first in zip(lat, ttfb, strict=True)], 50),
         rps=len(lat) / wall if wall > 0 else math.nan,
         cpu_s=cpu1 - cpu0,
         requests=len(lat),

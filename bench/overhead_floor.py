@@ -38,6 +38,7 @@ class _Figures:
         self.p99_s = plan.added(one, name, "p99")
         self.rps = _div(plan.mid(many, name, "rps"), plan.mid(many, FLOOR, "rps"))
         self.stream_s = plan.added(stream, name, "p50")
+        self.relay_s = plan.added(stream, name, "relay_p50")
 
 
 def _ran(plan: Plan, name: str, protocol: str, kind: str = "tiny") -> bool:
@@ -84,6 +85,7 @@ def floor_targets(plan: Plan, name: str = "lanes serve") -> list[Target]:
     p99 = _worst([f.p99_s for f in figures])
     rps = _worst([f.rps for f in figures], high_is_bad=False)
     stream = _worst([f.stream_s for f in streams])
+    relay = _worst([f.relay_s for f in streams])
     first, top = plan.concurrencies[0], plan.concurrencies[-1]
     one = "" if first == 1 else f"smoke run: c={first}"
     many = "" if top == 64 else f"smoke run: c={top}"
@@ -98,8 +100,10 @@ def floor_targets(plan: Plan, name: str = "lanes serve") -> list[Target]:
                _check(p99, p99 <= 0.002), one, issue=16),
         Target("throughput at 64 concurrent ≥ 0.85 × the floor's", f"{_x(rps)} ({worst})",
                _check(rps, rps >= 0.85), many, issue=16),
-        Target(f"streaming relay of {chunks} chunks ≤ 2 ms added", f"{fmt_ms(stream)} ({worst})",
-               _check(stream, stream <= 0.002), issue=16),
+        Target(f"streaming relay of {chunks} chunks ≤ 2 ms added (first to last byte, "
+               f"{plan.stream_concurrency} streams at once)",
+               f"{fmt_ms(relay)} ({worst}; whole stream {fmt_ms(stream)})",
+               _check(relay, relay <= 0.002), issue=16),
     ]  # fmt: skip
 
 

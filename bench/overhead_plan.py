@@ -37,6 +37,7 @@ class Sample:
     requests: int
     chunks: int
     errors: int
+    relay_p50: float = math.nan  # first byte to last byte, p50 (the relay of a stream)
 
 
 @dataclass
