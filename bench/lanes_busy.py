@@ -223,9 +223,10 @@ def _render(
     worst_util = min(utils, default=math.nan)
     if ratios:
         at = lane_counts[ratios.index(worst_ratio)]
+        lanes = f"{at} lane" if at == 1 else f"{at} lanes"
         section.headline = [
             f"Miner, 12 workers, {lane_counts[0]}-{lane_counts[-1]} lanes: throughput through "
-            f"the proxy is {fmt_ratio(worst_ratio)} of direct at worst ({at} lanes); upstream lane "
+            f"the proxy is {fmt_ratio(worst_ratio)} of direct at worst ({lanes}); upstream lane "
             f"utilization at least {worst_util:.1%}."
         ]
     section.targets = [
