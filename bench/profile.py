@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
@@ -48,20 +49,24 @@ def py_spy() -> Path:
     return binary
 
 
+def _stacks(raw: str) -> Iterator[tuple[list[str], int]]:
+    """Each stack of py-spy's raw (collapsed) output, outermost frame first, with its count."""
+    for line in raw.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if stack and count.isdigit():
+            yield stack.split(";"), int(count)
+
+
 def summarize(raw: str, top: int = 15) -> list[str]:
     """Markdown tables of the hottest frames in py-spy's raw (collapsed stack) output."""
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     total = 0
-    for line in raw.splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack or not count.isdigit():
-            continue
-        frames = stack.split(";")
-        total += int(count)
-        own[frames[-1]] += int(count)
+    for frames, count in _stacks(raw):
+        total += count
+        own[frames[-1]] += count
         for frame in set(frames):
-            inclusive[frame] += int(count)
+            inclusive[frame] += count
     if not total:
         return ["(no samples)"]
     lines = [f"{total} samples.", "", "| self | function |", "|---|---|"]
@@ -78,14 +83,10 @@ def by_proxy_frame(raw: str, top: int = 30) -> list[str]:
     proxy line that led to the work), else to its innermost frame, marked as outside."""
     charged: Counter[str] = Counter()
     total = 0
-    for line in raw.splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack or not count.isdigit():
-            continue
-        frames = stack.split(";")
+    for frames, count in _stacks(raw):
         ours = [f for f in frames if "proxy/" in f]
-        total += int(count)
-        charged[ours[-1] if ours else f"(no proxy frame) {frames[-1]}"] += int(count)
+        total += count
+        charged[ours[-1] if ours else f"(no proxy frame) {frames[-1]}"] += count
     if not total:
         return ["(no samples)"]
     lines = ["| share | deepest proxy/ frame |", "|---|---|"]
