@@ -57,10 +57,17 @@ async def _warm_up(session: aiohttp.ClientSession, proxy: Service, count: int) -
     process = await hold_requests(proxy.url, count)
     await _settle(session, proxy, count, limit_s=120)
     await release([process])
-    for _ in range(600):  # the proxy drops a ticket as soon as its client goes away
-        if await _depth(session, proxy) == 0:
+    await _back_to(session, proxy, 0)
+
+
+async def _back_to(session: aiohttp.ClientSession, proxy: Service, depth: int) -> None:
+    """Wait until let-go requests have left the queue (the proxy drops a ticket as soon as
+    its client goes away) and at most `depth` wait."""
+    for _ in range(600):
+        if await _depth(session, proxy) <= depth:
             return
         await asyncio.sleep(0.1)
+    raise RuntimeError(f"queue never fell to {depth} (at {await _depth(session, proxy)})")
 
 
 async def _floor_bytes(sim: Service, ctx: Context, held: int) -> float:
@@ -104,10 +111,7 @@ async def _probe(
     probe = await hold_requests(proxy.url, size)
     cpu1, t1 = await _settle(session, proxy, depth + size, limit_s=120)
     await release([probe])
-    for _ in range(600):
-        if await _depth(session, proxy) <= depth:
-            break
-        await asyncio.sleep(0.1)
+    await _back_to(session, proxy, depth)
     return (cpu1 - cpu0 - idle_rate * (t1 - t0)) / size
 
 
