@@ -1,28 +1,12 @@
-"""Fixtures for the dashboard's tests: captured logs, and headless Chromium for the page."""
+"""Fixtures for the dashboard's tests: headless Chromium for the page."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterator, Iterator, MutableMapping
-from typing import Any
+from collections.abc import AsyncIterator
 
 import pytest
-import structlog
 
 from tests.dashboard.browser import RESOLVER_RULES, Tab, TabFactory, chromium_path, missing
-
-
-@pytest.fixture(name="captured_logs")
-def _captured_logs() -> Iterator[list[MutableMapping[str, Any]]]:
-    """structlog events at every level, whatever another test configured; restored after."""
-    saved = structlog.get_config()
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
-    try:
-        with structlog.testing.capture_logs() as logs:
-            yield logs
-    finally:
-        structlog.configure(**saved)
-
 
 _skipped: list[str] = []  # why the browser tests were skipped, once per skipped test
 

@@ -11,10 +11,12 @@ from typing import Any
 
 import aiohttp
 import httpx2
+from aiohttp.test_utils import TestServer
 
 from proxy.relay.gate import LaneGate
-from tests.fixtures_sim import HOLD_TOKENS
-from tests.relay.support import MODEL
+from tests.fixtures_proxy import ProxyFactory
+from tests.fixtures_sim import HOLD_TOKENS, SimulatorFactory
+from tests.relay.support import MODEL, base_url
 from tests.waiting import PATIENCE_S, wait_for
 
 __all__ = [
@@ -25,6 +27,7 @@ __all__ = [
     "chat",
     "held_lane",
     "read_until",
+    "start_pair",
     "waited_s",
 ]
 
@@ -169,3 +172,13 @@ class RecordingTransport(httpx2.AsyncBaseTransport):
         """What the client received, as lines."""
         lines = [line for line in bytes(self.received).splitlines() if line.strip()]
         return SseAnswer(lines)
+
+
+async def start_pair(
+    simulator: SimulatorFactory, proxy: ProxyFactory, **settings: Any
+) -> tuple[TestServer, TestServer]:
+    """A one-slot simulator and a one-lane proxy in front of it that sends progress comments
+    every INTERVAL_S; `settings` are the proxy's others."""
+    sim = await simulator(lanes=1)
+    prx = await proxy(base_url(sim), lanes=1, progress_interval_s=INTERVAL_S, **settings)
+    return sim, prx

@@ -23,20 +23,13 @@ from tests.relay.progress_support import (
     chat,
     held_lane,
     read_until,
+    start_pair,
     waited_s,
 )
 from tests.relay.support import MODEL, base_url
 from tests.waiting import PATIENCE_S, wait_for
 
 CHAT = "/v1/chat/completions"
-
-
-async def _start(
-    simulator: SimulatorFactory, proxy: ProxyFactory, **settings: Any
-) -> tuple[TestServer, TestServer]:
-    sim = await simulator(lanes=1)
-    prx = await proxy(base_url(sim), lanes=1, progress_interval_s=INTERVAL_S, **settings)
-    return sim, prx
 
 
 async def _stats(url: str) -> dict[str, Any]:
@@ -78,7 +71,7 @@ class TestComments:
         """A streamed chat that waits several intervals with progress on is given comments
         before its data, and the official openai client returns from it the same completion
         as from one without progress."""
-        _, prx = await _start(simulator, proxy)
+        _, prx = await start_pair(simulator, proxy)
         url, gate = base_url(prx), gate_of(prx)
         seen = RecordingTransport()
         async with held_lane(url, gate) as holder:
@@ -105,7 +98,7 @@ class TestComments:
         3. Comments come, the first at position 2, positions never rising, at least two
            before the first data event; then the completion, to `data: [DONE]`.
         """
-        _, prx = await _start(simulator, proxy)
+        _, prx = await start_pair(simulator, proxy)
         url, gate = base_url(prx), gate_of(prx)
         async with held_lane(url, gate) as holder, aiohttp.ClientSession() as s:
             ahead_body = {"model": MODEL, "prompt": "hi", "stream": False}
@@ -164,7 +157,7 @@ class TestNoProgress:
     ) -> None:
         """With a lane free at once the header changes nothing: the upstream's own answer,
         line for line, with the headers of a request that never waited."""
-        sim, prx = await _start(simulator, proxy)
+        sim, prx = await start_pair(simulator, proxy)
         expected = await _direct(sim, CHAT, chat())
         async with (
             aiohttp.ClientSession() as s,
@@ -198,7 +191,7 @@ class TestNoProgress:
         """Without the header, on a native NDJSON route, or with stream=false, a request that
         waited several intervals gets no comment: the upstream's answer, line for line, with
         the headers that follow a wait (X-Lanes-Queue-Ms)."""
-        sim, prx = await _start(simulator, proxy)
+        sim, prx = await start_pair(simulator, proxy)
         url, gate = base_url(prx), gate_of(prx)
         expected = await _direct(sim, path, body)
         async with held_lane(url, gate) as holder, aiohttp.ClientSession() as s:

@@ -9,7 +9,6 @@ from typing import Any
 
 import aiohttp
 import openai
-from aiohttp.test_utils import TestServer
 
 from tests.fixtures_proxy import ProxyFactory, gate_of
 from tests.fixtures_sim import SimulatorFactory
@@ -20,20 +19,13 @@ from tests.relay.progress_support import (
     chat,
     held_lane,
     read_until,
+    start_pair,
 )
 from tests.relay.support import MODEL, base_url
 from tests.waiting import PATIENCE_S, wait_for
 
 CHAT = "/v1/chat/completions"
 HANG = "hang:latest"  # a simulated model that never answers
-
-
-async def _start(
-    simulator: SimulatorFactory, proxy: ProxyFactory, **settings: Any
-) -> tuple[TestServer, TestServer]:
-    sim = await simulator(lanes=1)
-    prx = await proxy(base_url(sim), lanes=1, progress_interval_s=INTERVAL_S, **settings)
-    return sim, prx
 
 
 async def _counters(url: str) -> dict[str, Any]:
@@ -72,7 +64,7 @@ class TestProxyErrors:
         """A stream that waits past max_wait_normal_s with progress on has had its 200: the
         openai client raises the queue timeout as an APIError while iterating, and /stats
         counts a rejection for queue_timeout."""
-        _, prx = await _start(simulator, proxy, max_wait_normal_s=10 * INTERVAL_S)
+        _, prx = await start_pair(simulator, proxy, max_wait_normal_s=10 * INTERVAL_S)
         url, gate = base_url(prx), gate_of(prx)
         async with held_lane(url, gate):
             where, error = await _openai_stream(url)
@@ -86,7 +78,7 @@ class TestProxyErrors:
     ) -> None:
         """After the comments, a queue timeout is exactly one `data:` event in OpenAI's error
         envelope, then the stream ends (no `[DONE]`)."""
-        _, prx = await _start(simulator, proxy, max_wait_normal_s=10 * INTERVAL_S)
+        _, prx = await start_pair(simulator, proxy, max_wait_normal_s=10 * INTERVAL_S)
         url, gate = base_url(prx), gate_of(prx)
         async with (
             held_lane(url, gate),
@@ -111,7 +103,7 @@ class TestProxyErrors:
     ) -> None:
         """A proxy that stops while the stream waits ends it with the draining error as an
         event; /stats counts a rejection for draining."""
-        _, prx = await _start(simulator, proxy)
+        _, prx = await start_pair(simulator, proxy)
         url, gate = base_url(prx), gate_of(prx)
         async with held_lane(url, gate), aiohttp.ClientSession() as s:
             async with s.post(url + CHAT, json=chat(), headers=PROGRESS) as resp:
@@ -130,7 +122,7 @@ class TestUpstreamErrors:
     ) -> None:
         """An upstream 404 for an unknown model, after comments, reaches the openai client as
         an APIError naming the model, and /stats counts a failure http_404."""
-        _, prx = await _start(simulator, proxy)
+        _, prx = await start_pair(simulator, proxy)
         url, gate = base_url(prx), gate_of(prx)
         async with held_lane(url, gate) as holder:
             waiting = asyncio.create_task(_openai_stream(url, model="missing-model"))
@@ -170,7 +162,7 @@ class TestLeaving:
     ) -> None:
         """A client that hangs up after two comments leaves the queue: the depth is 0 again,
         /stats counts it cancelled while queued, and the lane serves the next request."""
-        _, prx = await _start(simulator, proxy)
+        _, prx = await start_pair(simulator, proxy)
         url, gate = base_url(prx), gate_of(prx)
         async with held_lane(url, gate) as holder, aiohttp.ClientSession() as s:
             async with s.post(url + CHAT, json=chat(), headers=PROGRESS) as resp:

@@ -1,4 +1,4 @@
-"""Fixtures for the proxy's tests."""
+"""Fixture: the structlog events a test caused, at every level."""
 
 from __future__ import annotations
 
